@@ -1,0 +1,67 @@
+"""Errors raised for bad user input.
+
+Every check names the offending field and the allowed range, so a bad configuration fails
+at the boundary with a readable message instead of deep inside torch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+class ConfigError(ValueError):
+    """A configuration field (device, periphery, tile, algorithm, CLI option) has a bad value."""
+
+
+def check_range(
+    field: str,
+    value: float,
+    lo: float = -math.inf,
+    hi: float = math.inf,
+    *,
+    lo_open: bool = False,
+    hi_open: bool = False,
+) -> float:
+    """Return ``value`` if it is a finite-or-allowed number inside the range, else raise ConfigError.
+
+    ``lo_open``/``hi_open`` exclude the end point (e.g. ``dw_min`` must be > 0).
+    """
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{field} must be a number, got {value!r}") from None
+    if math.isnan(v):
+        raise ConfigError(f"{field} must be a number, got NaN")
+    below = v <= lo if lo_open else v < lo
+    above = v >= hi if hi_open else v > hi
+    if below or above:
+        left = "(" if lo_open else "["
+        right = ")" if hi_open else "]"
+        raise ConfigError(f"{field} = {v:g} is outside the allowed range {left}{lo:g}, {hi:g}{right}")
+    return v
+
+
+def check_choice(field: str, value: str, choices) -> str:
+    """Return ``value`` if it is one of ``choices``, else raise ConfigError listing them."""
+    if value not in choices:
+        raise ConfigError(f"{field} = {value!r} is not one of: {', '.join(map(str, choices))}")
+    return value
+
+
+def check_finite(field: str, tensor: torch.Tensor) -> torch.Tensor:
+    """Raise ConfigError if ``tensor`` holds NaN or inf (a silent NaN would poison the conductances)."""
+    if not torch.isfinite(tensor).all():
+        raise ConfigError(f"{field} contains NaN or inf values")
+    return tensor
+
+
+def check_shape(field: str, tensor: torch.Tensor, expected: tuple) -> torch.Tensor:
+    """Raise ConfigError unless ``tensor.shape`` matches ``expected`` (``None`` entries match any size)."""
+    shape = tuple(tensor.shape)
+    ok = len(shape) == len(expected) and all(e is None or e == s for e, s in zip(expected, shape))
+    if not ok:
+        want = "(" + ", ".join("*" if e is None else str(e) for e in expected) + ")"
+        raise ConfigError(f"{field} has shape {shape}, expected {want}")
+    return tensor

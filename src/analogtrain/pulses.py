@@ -1,0 +1,443 @@
+"""Turning a wanted change into pulses on a device: three fidelity levels behind one interface.
+
+``UpdateConfig.mode`` picks, per tile:
+
+* ``expected`` -- the discrete-time analog update of P1 eq. 7 / P2 eq. 5,
+  ``W + dW * F(W) - |dW| * G(W)``, optionally plus zero-mean granularity noise of variance
+  ``dw_min * |dW|`` (the leading term of P3 Lemma 1; P3 eq. 2, P5 Assumption 3.4).
+* ``pulses`` -- dW sent as ``ceil(|dW| / dw_min)`` (P2 eq. 29) or stochastically rounded single pulses
+  of sign(dW), applied in sequence with per-pulse cycle-to-cycle noise (P2 eq. 26).
+* ``stochastic`` -- the rank-one update ``-lr * d x^T`` of a layer by stochastic pulse trains with
+  coincidence counting (Gokmen & Vlasov 2016; papers.md §1.5): per sample a train length BL (fixed,
+  or by update-BL management), row/column firing probabilities (with update management), and at
+  each coincidence one pulse of sign ``-sign(d_j x_i)``.  Samples are applied one after the other in
+  batch order, as the papers' simulator does.
+
+The stochastic update has two implementations that consume the same random numbers
+(``rng.py``): a readable dense torch reference (``stochastic_update_reference``) and a fused numba
+kernel (``stochastic_update_fast``) that enumerates only active rows and columns, counts
+coincidences with bit masks and touches only elements that receive pulses.  ``stochastic_update``
+picks the kernel on CPU and the reference elsewhere; tests hold the two equal.
+
+All device math is done in float64 and stored in the array's dtype after each sample.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+import torch
+
+from . import rng
+from .devices.base import Device, DeviceParams
+from .errors import check_choice, check_range
+
+MODES = ("expected", "pulses", "stochastic")
+MAX_TRAIN = 62  # bit masks hold one slot per bit of an int64 (two uniforms per hash word)
+
+
+@dataclass(frozen=True)
+class UpdateConfig:
+    """How a tile turns an update into pulses (defaults: aihwkit's pulsed update, papers.md §1.5)."""
+
+    mode: str = "stochastic"
+    bl: int = 31  # desired / maximal pulse-train length (aihwkit desired_BL)
+    update_bl_management: bool = True
+    update_management: bool = True
+    rounding: str = "stochastic"  # pulses mode: "ceil" (P2 eq. 29) or "stochastic"
+    max_pulses: int = 0  # pulses mode: cap on pulses per element per update (0 = no cap)
+    granularity_noise: bool = False  # expected mode: add zero-mean noise of variance dw_min*|dW|
+    fast: str = "auto"  # stochastic mode: "auto" (kernel on CPU), "kernel" or "reference"
+
+    def __post_init__(self):
+        check_choice("mode", self.mode, MODES)
+        check_range("bl", self.bl, 1, MAX_TRAIN)
+        check_choice("rounding", self.rounding, ("ceil", "stochastic"))
+        check_range("max_pulses", self.max_pulses, 0)
+        check_choice("fast", self.fast, ("auto", "kernel", "reference"))
+
+
+# =============================================================================================
+# expected and pulses modes (dense torch; a change matrix dW)
+# =============================================================================================
+def expected_update(
+    device: Device,
+    p: DeviceParams,
+    w: torch.Tensor,
+    dw: torch.Tensor,
+    generator: torch.Generator | None = None,
+    granularity_noise: bool = False,
+    fast: str = "auto",
+) -> torch.Tensor:
+    """P1 eq. 7 / P2 eq. 5: ``W + dW * F(W) - |dW| * G(W)``, clipped to the element bounds.
+
+    Computed in the equivalent piecewise form ``W + dW * q_sign(dW)(W)`` (one response evaluation
+    per element), by a fused kernel on CPU or by torch elsewhere.
+    """
+    if fast == "kernel" or (fast == "auto" and w.device.type == "cpu"):
+        new = w.clone()
+        up, down, w_max, w_min = p.numpy_arrays(w.shape)
+        _expected_kernel_for(device)(new.numpy(), dw.contiguous().numpy(), up, down, w_max, w_min,
+                                     device.constants().numpy())
+    else:
+        w64, dw64 = w.double(), dw.double()
+        q = torch.where(dw64 > 0, device.q_plus(w64, p), device.q_minus(w64, p))
+        new = device.clip(w64 + dw64 * q, p).to(w.dtype)
+    if granularity_noise:
+        std = (device.dw_min * dw.double().abs()).sqrt()
+        xi = torch.randn(w.shape, generator=generator, dtype=torch.float64, device=w.device)
+        new = device.clip(new.double() + std * xi, p).to(w.dtype)
+    return new
+
+
+def pulse_counts(
+    dw: torch.Tensor, dw_min: float, rounding: str, generator=None, max_pulses: int = 0
+) -> torch.Tensor:
+    """Number of single pulses realising |dW| (P2 eq. 29: ceil(|dW| / dw_min), or unbiased rounding)."""
+    ratio = dw.double().abs() / dw_min
+    if rounding == "ceil":
+        n = torch.ceil(ratio)
+    else:
+        n = torch.floor(ratio + torch.rand(ratio.shape, generator=generator, dtype=torch.float64, device=dw.device))
+    return n.clamp(max=max_pulses) if max_pulses else n
+
+
+def apply_pulses(
+    device: Device,
+    p: DeviceParams,
+    w: torch.Tensor,
+    n: torch.Tensor,
+    sign: torch.Tensor,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Apply ``n`` pulses of ``sign`` to each element, touching only elements with n > 0.
+
+    Noise-free and additive-noise runs use the family's closed form when it has one (one normal
+    per element, scaled by the run's noise gain); otherwise pulses are applied one at a time.
+    """
+    flat = w.reshape(-1)
+    idx = (n.reshape(-1) > 0).nonzero().squeeze(1)
+    if idx.numel() == 0:
+        return w
+    sub = DeviceParams(*(torch.broadcast_to(t, w.shape).reshape(-1)[idx] for t in p.state_dict().values()))
+    w0, ns, ss = flat[idx].double(), n.reshape(-1)[idx].double(), sign.reshape(-1)[idx].double()
+    sigma = device.dw_min_std
+    slope = torch.where(ss > 0, sub.up, sub.down)
+    if sigma == 0 or (device.has_closed_form and device.c2c_mode == "additive"):
+        new = device.run(w0, ns, ss, sub)
+        if sigma > 0:
+            xi = torch.randn(w0.shape, generator=generator, dtype=torch.float64, device=w.device)
+            gain = device.noise_gain(ns, ss, sub)
+            new = device.clip(new + ss * device.dw_min * slope * sigma * gain * xi, sub)
+    else:
+        new = w0
+        for k in range(int(ns.max().item())):
+            q = torch.where(ss > 0, device.q_plus(new, sub), device.q_minus(new, sub))
+            xi = torch.randn(w0.shape, generator=generator, dtype=torch.float64, device=w.device)
+            noisy = q + slope * sigma * xi if device.c2c_mode == "additive" else q * (1 + sigma * xi)
+            new = torch.where(ns > k, device.clip(new + ss * device.dw_min * noisy, sub), new)
+    out = flat.clone()
+    out[idx] = new.to(w.dtype)
+    return out.reshape(w.shape)
+
+
+def pulsed_update(device, p, w, dw, cfg: UpdateConfig, generator=None) -> torch.Tensor:
+    """``pulses`` mode: dW as rounded single pulses of sign(dW) (P2 eq. 26 and 29)."""
+    n = pulse_counts(dw, device.dw_min, cfg.rounding, generator, cfg.max_pulses)
+    return apply_pulses(device, p, w, n, torch.sign(dw), generator)
+
+
+# =============================================================================================
+# stochastic pulse trains (rank-one updates, sample by sample)
+# =============================================================================================
+def train_plan(x: torch.Tensor, d: torch.Tensor, lr: float, dw_min: float, cfg: UpdateConfig):
+    """Per-sample train lengths and firing probabilities (papers.md §1.5, steps 1 and 3).
+
+    Returns ``(bl, px, pd)``: int64 (B,) train lengths (0 = no pulse for that sample) and float64
+    firing probabilities of the rows (inputs x, shape (B, n_in)) and columns (errors d, (B, n_out)),
+    such that the expected coincidences are ``bl * px_i * pd_j = lr |x_i d_j| / dw_min``.
+    """
+    x, d = x.double(), d.double()
+    x_max = x.abs().amax(dim=1)
+    d_max = d.abs().amax(dim=1)
+    active = (x_max > 0) & (d_max > 0)
+    if cfg.update_bl_management:
+        bl = torch.ceil(lr * x_max * d_max / dw_min).clamp(min=1, max=cfg.bl)
+    else:
+        bl = torch.full_like(x_max, cfg.bl)
+    bl = torch.where(active, bl, torch.zeros_like(bl))
+    scale = torch.sqrt(lr / (dw_min * bl.clamp(min=1)))  # A = B = sqrt(lr / (dw_min BL))
+    if cfg.update_management:
+        ratio = torch.where(active, torch.sqrt(d_max / x_max.clamp(min=1e-300)), torch.ones_like(x_max))
+    else:
+        ratio = torch.ones_like(x_max)
+    px = (scale * ratio).unsqueeze(1) * x.abs()
+    pd = (scale / ratio).unsqueeze(1) * d.abs()
+    return bl.long(), px.clamp(max=1.0), pd.clamp(max=1.0)
+
+
+def _slot_counter(b, line, t, n_lines: int, half: int):
+    """Counter of the 64-bit word holding slot t of one row/column (two slots per word)."""
+    return (b * n_lines + line) * half + t // 2
+
+
+def firing_masks_reference(seed: int, bl: torch.Tensor, probs: torch.Tensor, max_bl: int) -> torch.Tensor:
+    """Bit masks (B, n_lines) int64: bit t set iff the line fires in slot t (t < bl of the sample)."""
+    b_count, n_lines = probs.shape
+    half = (max_bl + 1) // 2
+    b = torch.arange(b_count, device=probs.device).view(-1, 1, 1)
+    line = torch.arange(n_lines, device=probs.device).view(1, -1, 1)
+    t = torch.arange(max_bl, device=probs.device).view(1, 1, -1)
+    hi, lo = rng.uniform_pair_torch(seed, _slot_counter(b, line, t, n_lines, half))
+    u = torch.where(t % 2 == 0, hi, lo)
+    fire = (u < probs.unsqueeze(2)) & (t < bl.view(-1, 1, 1))
+    weights = torch.tensor([1 << k for k in range(max_bl)], dtype=torch.int64, device=probs.device)
+    return (fire.long() * weights).sum(dim=2)
+
+
+def _noise_counter(b, j, i, k, n_out: int, n_in: int, max_bl: int):
+    return ((b * n_out + j) * n_in + i) * max_bl + k
+
+
+def stochastic_update_reference(
+    device: Device, p: DeviceParams, w: torch.Tensor, x: torch.Tensor, d: torch.Tensor,
+    lr: float, cfg: UpdateConfig, seeds: tuple[int, int],
+):
+    """Dense torch reference of the stochastic pulse update (one Python step per sample).
+
+    Returns ``(w_new, touched, n_pulses)``.  Same random numbers as the kernel: bit masks from
+    ``seeds[0]``, per-pulse noise from ``seeds[1]`` keyed by (sample, row, column, pulse).
+    """
+    n_out, n_in = w.shape
+    bl, px, pd = train_plan(x, d, lr, device.dw_min, cfg)
+    lines = torch.cat([px, pd], dim=1)
+    masks = firing_masks_reference(seeds[0], bl, lines, cfg.bl)
+    mx, md = masks[:, :n_in], masks[:, n_in:]
+    weights = torch.tensor([1 << k for k in range(cfg.bl)], dtype=torch.int64, device=w.device)
+    touched = torch.zeros(w.shape, dtype=torch.bool, device=w.device)
+    jj = torch.arange(n_out, device=w.device).view(-1, 1)
+    ii = torch.arange(n_in, device=w.device).view(1, -1)
+    sigma, additive = device.dw_min_std, device.c2c_mode == "additive"
+    total = 0
+    for b in range(x.shape[0]):
+        if bl[b] == 0:
+            continue
+        bits_x = ((mx[b].view(1, -1) & weights.view(-1, 1)) != 0).double()  # (BL, n_in)
+        bits_d = ((md[b].view(1, -1) & weights.view(-1, 1)) != 0).double()  # (BL, n_out)
+        n = bits_d.T @ bits_x  # coincidences per element
+        sign = -torch.sign(d[b].double()).view(-1, 1) * torch.sign(x[b].double()).view(1, -1)
+        w64 = w.double()
+        slope = torch.where(sign > 0, p.up, p.down)
+        if sigma == 0 or (device.has_closed_form and additive):
+            new = device.run(w64, n, sign, p)
+            if sigma > 0:
+                xi = rng.normal_torch(seeds[1], _noise_counter(b, jj, ii, 0, n_out, n_in, cfg.bl))
+                gain = device.noise_gain(n, sign, p)
+                new = device.clip(new + sign * device.dw_min * slope * sigma * gain * xi, p)
+        else:
+            new = w64
+            for k in range(int(n.max().item())):
+                q = torch.where(sign > 0, device.q_plus(new, p), device.q_minus(new, p))
+                xi = rng.normal_torch(seeds[1], _noise_counter(b, jj, ii, k, n_out, n_in, cfg.bl))
+                noisy = q + slope * sigma * xi if additive else q * (1 + sigma * xi)
+                new = torch.where(n > k, device.clip(new + sign * device.dw_min * noisy, p), new)
+        hit = n > 0
+        w = torch.where(hit, new.to(w.dtype), w)
+        touched |= hit
+        total += int(n.sum().item())
+    return w, touched, total
+
+
+# ---- fused numba kernel --------------------------------------------------------------------------
+@numba.njit(parallel=True, cache=True)
+def _plan_and_masks_nb(x, d, lr, dw_min, max_bl, ublm, um, seed, mx, md, sx, sd, active_x, n_active):
+    """``train_plan`` + ``firing_masks_reference`` fused (same float64 arithmetic, same draws).
+
+    Also records the signs of x and d and, per sample, the inputs that fire at least once.
+    """
+    b_count, n_in = x.shape
+    n_out = d.shape[1]
+    n_lines = n_in + n_out
+    half = (max_bl + 1) // 2
+    for b in numba.prange(b_count):
+        x_max = 0.0
+        for i in range(n_in):
+            x_max = max(x_max, abs(np.float64(x[b, i])))
+        d_max = 0.0
+        for j in range(n_out):
+            d_max = max(d_max, abs(np.float64(d[b, j])))
+        n_active[b] = 0
+        if not (x_max > 0.0 and d_max > 0.0):
+            mx[b, :] = 0
+            md[b, :] = 0
+            continue
+        bl = min(max(np.ceil(lr * x_max * d_max / dw_min), 1.0), max_bl) if ublm else np.float64(max_bl)
+        scale = np.sqrt(lr / (dw_min * bl))
+        ratio = np.sqrt(d_max / x_max) if um else 1.0
+        sc_x, sc_d = scale * ratio, scale / ratio
+        for line in range(n_lines):
+            v = np.float64(x[b, line]) if line < n_in else np.float64(d[b, line - n_in])
+            pr = min((sc_x if line < n_in else sc_d) * abs(v), 1.0)
+            m = np.int64(0)
+            if pr > 0.0:
+                for t in range(int(bl)):
+                    z = rng.hash_nb(seed, (b * n_lines + line) * half + t // 2)
+                    bits = z >> np.uint64(32) if t % 2 == 0 else z & np.uint64(0xFFFFFFFF)
+                    if np.float64(bits) * rng.TWO_POW_M32 < pr:
+                        m |= np.int64(1) << np.int64(t)
+            if line < n_in:
+                mx[b, line] = m
+                sx[b, line] = 1 if v > 0 else -1
+                if m != 0:
+                    active_x[b, n_active[b]] = line
+                    n_active[b] += 1
+            else:
+                md[b, line - n_in] = m
+                sd[b, line - n_in] = 1 if v > 0 else -1
+
+
+_KERNELS: dict = {}
+
+
+@numba.njit
+def _no_run(w, n, dw, a, wmax, wmin, c):  # placeholder for families without a closed form
+    return w
+
+
+@numba.njit
+def _no_gain(n, dw, a, wmax, wmin, c):
+    return 0.0
+
+
+def _expected_kernel_for(device: Device):
+    """Fused ``W + dW * q_sign(dW)(W)`` for ``device``'s family, compiled once per family."""
+    cls = type(device)
+    key = (cls, "expected")
+    if key not in _KERNELS:
+        q_up, q_down = numba.njit(cls.q_up_fn), numba.njit(cls.q_down_fn)
+
+        @numba.njit(parallel=True)
+        def kernel(w, dw, up, down, wmax, wmin, c):
+            for j in numba.prange(w.shape[0]):
+                for i in range(w.shape[1]):
+                    v = np.float64(dw[j, i])
+                    x = np.float64(w[j, i])
+                    if v > 0.0:
+                        q = q_up(x, up[j, i], wmax[j, i], wmin[j, i], c)
+                    elif v < 0.0:
+                        q = q_down(x, down[j, i], wmax[j, i], wmin[j, i], c)
+                    else:
+                        continue
+                    w[j, i] = min(max(x + v * q, wmin[j, i]), wmax[j, i])
+
+        _KERNELS[key] = kernel
+    return _KERNELS[key]
+
+
+def _kernel_for(device: Device):
+    """The fused per-element update kernel for ``device``'s family, compiled once per family."""
+    cls = type(device)
+    if cls in _KERNELS:
+        return _KERNELS[cls]
+    q_up, q_down = numba.njit(cls.q_up_fn), numba.njit(cls.q_down_fn)
+    closed = cls.run_up_fn is not None
+    run_up = numba.njit(cls.run_up_fn) if closed else _no_run
+    run_down = numba.njit(cls.run_down_fn) if closed else _no_run
+    gain_up = numba.njit(cls.gain_up_fn) if closed else _no_gain
+    gain_down = numba.njit(cls.gain_down_fn) if closed else _no_gain
+
+    @numba.njit(inline="always")
+    def run_pulses(w, n, s, a, wmax, wmin, c, dw, sigma, additive, seed, ctr, table):
+        """n pulses of sign s on one element: closed form where exact, else one by one."""
+        if closed and (sigma == 0.0 or additive):
+            nf = np.float64(n)
+            if s > 0:
+                new = min(max(run_up(w, nf, dw, a, wmax, wmin, c), wmin), wmax)
+            else:
+                new = min(max(run_down(w, nf, dw, a, wmax, wmin, c), wmin), wmax)
+            if sigma > 0.0:
+                g = gain_up(nf, dw, a, wmax, wmin, c) if s > 0 else gain_down(nf, dw, a, wmax, wmin, c)
+                new = min(max(new + s * dw * a * sigma * g * rng.normal_nb(seed, ctr, table), wmin), wmax)
+            return new
+        for k in range(n):
+            q = q_up(w, a, wmax, wmin, c) if s > 0 else q_down(w, a, wmax, wmin, c)
+            if sigma > 0.0:
+                xi = rng.normal_nb(seed, ctr + k, table)
+                q = q + a * sigma * xi if additive else q * (1.0 + sigma * xi)
+            w = min(max(w + s * dw * q, wmin), wmax)
+        return w
+
+    @numba.njit(parallel=True)
+    def kernel(w, up, down, wmax, wmin, c, dw, sigma, additive, seed, table,
+               mx, md, sx, sd, active_x, n_active, max_bl, touched):
+        n_out, n_in = w.shape
+        total = 0
+        for j in numba.prange(n_out):  # rows are independent: each thread owns its rows
+            for b in range(mx.shape[0]):
+                m_d = md[b, j]
+                if m_d == 0:
+                    continue
+                for t in range(n_active[b]):
+                    i = active_x[b, t]
+                    cnt = 0
+                    v = mx[b, i] & m_d
+                    while v:  # popcount
+                        v &= v - 1
+                        cnt += 1
+                    if cnt == 0:
+                        continue
+                    s = -1.0 if sd[b, j] * sx[b, i] > 0 else 1.0
+                    a = up[j, i] if s > 0 else down[j, i]
+                    ctr = ((b * n_out + j) * n_in + i) * max_bl
+                    w[j, i] = run_pulses(np.float64(w[j, i]), cnt, s, a, wmax[j, i], wmin[j, i], c,
+                                         dw, sigma, additive, seed, ctr, table)
+                    touched[j, i] = True
+                    total += cnt
+        return total
+
+    _KERNELS[cls] = kernel
+    return kernel
+
+
+def stochastic_update_fast(
+    device: Device, p: DeviceParams, w: torch.Tensor, x: torch.Tensor, d: torch.Tensor,
+    lr: float, cfg: UpdateConfig, seeds: tuple[int, int],
+):
+    """Fused CPU kernel; same contract and random numbers as ``stochastic_update_reference``.
+
+    Updates ``w`` in place and returns ``(w, touched, n_pulses)``.
+    """
+    n_out, n_in = w.shape
+    b_count = x.shape[0]
+    xn, dn = x.contiguous().numpy(), d.contiguous().numpy()
+    mx = np.empty((b_count, n_in), dtype=np.int64)
+    md = np.empty((b_count, n_out), dtype=np.int64)
+    sx = np.empty((b_count, n_in), dtype=np.int8)
+    sd = np.empty((b_count, n_out), dtype=np.int8)
+    active_x = np.empty((b_count, n_in), dtype=np.int64)
+    n_active = np.empty(b_count, dtype=np.int64)
+    _plan_and_masks_nb(xn, dn, float(lr), float(device.dw_min), cfg.bl, cfg.update_bl_management,
+                       cfg.update_management, np.uint64(seeds[0]), mx, md, sx, sd, active_x, n_active)
+    touched = np.zeros((n_out, n_in), dtype=np.bool_)
+    up, down, w_max, w_min = p.numpy_arrays(w.shape)
+    total = _kernel_for(device)(
+        w.numpy(), up, down, w_max, w_min, device.constants().numpy(), float(device.dw_min),
+        float(device.dw_min_std), device.c2c_mode == "additive", np.uint64(seeds[1]),
+        rng.NORMAL_TABLE, mx, md, sx, sd, active_x, n_active, cfg.bl, touched,
+    )
+    return w, torch.from_numpy(touched), int(total)
+
+
+def stochastic_update(device, p, w, x, d, lr, cfg: UpdateConfig, generator=None):
+    """``stochastic`` mode: pulse trains for ``-lr * d^T x``, sample by sample (papers.md §1.5).
+
+    Draws two stream seeds from ``generator`` and dispatches to the kernel (CPU) or the reference.
+    Returns ``(w_new, touched, n_pulses)``.
+    """
+    seeds = (rng.draw_seed(generator), rng.draw_seed(generator))
+    use_kernel = cfg.fast == "kernel" or (cfg.fast == "auto" and w.device.type == "cpu")
+    fn = stochastic_update_fast if use_kernel else stochastic_update_reference
+    return fn(device, p, w, x, d, lr, cfg, seeds)

@@ -1,0 +1,196 @@
+"""One crossbar: conductances, their sampled device, the periphery and the tile's own generator.
+
+The weight a read sees is ``conductance + write_noise - reference``: the conductance is what pulses
+move (pulses.py, with the device's response), ``reference`` is a second, fixed array subtracted in a
+differential read (aihwkit's reference device; P5's ``r``), and ``write_noise`` is redrawn for every
+element that received a pulse (``Device.write_noise_std``, in units of dw_min).
+
+Randomness: all of it (device-to-device sampling at construction, read noise, pulse trains, cycle
+noise) comes from ``self.generator``, seeded at construction; ``state_dict`` holds the generator
+state with every array, so a restored tile continues bit for bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from . import pulses
+from .devices.base import Device, DeviceParams
+from .devices.soft_bounds import SoftBounds
+from .errors import ConfigError, check_finite, check_range, check_shape
+from .io import IOConfig, mvm
+from .pulses import UpdateConfig
+
+
+@dataclass(frozen=True)
+class TileConfig:
+    """Everything that defines a tile except its size and seed."""
+
+    device: Device = field(default_factory=SoftBounds)
+    update: UpdateConfig = field(default_factory=UpdateConfig)
+    forward: IOConfig = field(default_factory=IOConfig)
+    backward: IOConfig = field(default_factory=IOConfig)
+    # transfer reads (one-hot columns): no noise or bound management, same converters (P5 Table 6)
+    read: IOConfig = field(
+        default_factory=lambda: IOConfig(noise_management="none", bound_management="none")
+    )
+
+    @classmethod
+    def perfect(cls, device: Device, mode: str = "expected", **update) -> "TileConfig":
+        """Exact reads in every direction (``IOConfig.perfect``) and the given update mode."""
+        io = IOConfig.perfect()
+        return cls(device=device, update=UpdateConfig(mode=mode, **update), forward=io, backward=io, read=io)
+
+
+class AnalogTile:
+    """A crossbar of ``out_size x in_size`` resistive elements (ARCHITECTURE.md, layer "tile")."""
+
+    def __init__(
+        self,
+        out_size: int,
+        in_size: int,
+        config: TileConfig | None = None,
+        seed: int = 0,
+        dtype: torch.dtype = torch.float32,
+        device: str | torch.device = "cpu",
+    ):
+        check_range("out_size", out_size, 1)
+        check_range("in_size", in_size, 1)
+        self.config = config or TileConfig()
+        self.shape = (int(out_size), int(in_size))
+        self.generator = torch.Generator(device).manual_seed(int(seed))
+        self.params: DeviceParams = self.config.device.sample(self.shape, self.generator, device=device)
+        self.conductance = torch.zeros(self.shape, dtype=dtype, device=device)
+        self.reference = torch.zeros(self.shape, dtype=dtype, device=device)
+        self.write_noise = torch.zeros(self.shape, dtype=dtype, device=device)
+        self.pulse_count = 0  # total single pulses applied to the conductances
+        self.conductance = self._clip(self.conductance)
+
+    # ---- reads ------------------------------------------------------------------------------
+    @property
+    def device(self) -> Device:
+        return self.config.device
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The weight a read sees: conductance + write noise - reference."""
+        return self.conductance + self.write_noise - self.reference
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """y = W x through the forward periphery; x of shape (B, in) or (in,)."""
+        x, squeeze = self._batch("x", x, self.shape[1])
+        y = mvm(self.weight, x.to(self.conductance.dtype), self.config.forward, self.generator)
+        return y.squeeze(0) if squeeze else y
+
+    def backward(self, d: torch.Tensor) -> torch.Tensor:
+        """z = W^T d through the backward periphery; d of shape (B, out) or (out,)."""
+        d, squeeze = self._batch("d", d, self.shape[0])
+        z = mvm(self.weight, d.to(self.conductance.dtype), self.config.backward, self.generator, transpose=True)
+        return z.squeeze(0) if squeeze else z
+
+    def read(self, columns) -> torch.Tensor:
+        """Columns of W read by one-hot forward passes through the ``read`` periphery: (out, k)."""
+        cols = torch.as_tensor(columns, dtype=torch.long, device=self.conductance.device).reshape(-1)
+        if cols.numel() and (cols.min() < 0 or cols.max() >= self.shape[1]):
+            raise ConfigError(f"columns must lie in [0, {self.shape[1] - 1}], got {cols.tolist()}")
+        onehot = torch.zeros(cols.numel(), self.shape[1], dtype=self.conductance.dtype, device=cols.device)
+        onehot[torch.arange(cols.numel()), cols] = 1
+        return mvm(self.weight, onehot, self.config.read, self.generator).T
+
+    def symmetric_point(self) -> torch.Tensor:
+        """Per-element symmetric point of the sampled device (conductance units)."""
+        return self.device.symmetric_point(self.params)
+
+    # ---- writes -----------------------------------------------------------------------------
+    def update(self, x: torch.Tensor, d: torch.Tensor, lr: float) -> None:
+        """Apply the SGD step ``W -= lr * d^T x`` (summed over the batch) with the tile's update mode.
+
+        ``stochastic`` mode realises it sample by sample with pulse trains; ``expected`` and
+        ``pulses`` modes apply the batch's summed change at once.
+        """
+        x, _ = self._batch("x", x, self.shape[1])
+        d, _ = self._batch("d", d, self.shape[0])
+        if x.shape[0] != d.shape[0]:
+            raise ConfigError(f"x and d must have the same batch size, got {x.shape[0]} and {d.shape[0]}")
+        lr = check_range("lr", lr, 0.0)
+        cfg = self.config.update
+        if cfg.mode == "stochastic":
+            x, d = x.to(self.conductance), d.to(self.conductance)
+            w, touched, n = pulses.stochastic_update(
+                self.device, self.params, self.conductance, x, d, lr, cfg, self.generator
+            )
+            self._written(w, touched, n)
+        else:
+            self._apply(torch.mm(d.T.to(self.conductance), x.to(self.conductance)).mul_(-lr))
+
+    def apply(self, dw: torch.Tensor) -> None:
+        """Apply a wanted change ``dW`` (out, in): ``expected`` mode uses the analog-update model,
+        otherwise (``pulses`` and ``stochastic`` tiles) it is sent as rounded single pulses."""
+        check_shape("dW", dw, self.shape)
+        check_finite("dW", dw)
+        self._apply(torch.as_tensor(dw))
+
+    def _apply(self, dw: torch.Tensor) -> None:
+        cfg = self.config.update
+        if cfg.mode == "expected":
+            w = pulses.expected_update(
+                self.device, self.params, self.conductance, dw, self.generator, cfg.granularity_noise, cfg.fast
+            )
+            self._written(w, dw != 0, 0)
+        else:
+            n = pulses.pulse_counts(dw, self.device.dw_min, cfg.rounding, self.generator, cfg.max_pulses)
+            w = pulses.apply_pulses(self.device, self.params, self.conductance, n, torch.sign(dw), self.generator)
+            self._written(w, n > 0, int(n.sum().item()))
+
+    def program(self, target: torch.Tensor) -> None:
+        """Set the weight a read sees to ``target`` (conductance = target + reference, clipped)."""
+        target = torch.as_tensor(target, dtype=self.conductance.dtype, device=self.conductance.device)
+        target = torch.broadcast_to(target, self.shape)
+        check_finite("target", target)
+        w = self._clip(target + self.reference)
+        self._written(w, torch.ones(self.shape, dtype=torch.bool, device=w.device), 0)
+
+    def _written(self, w: torch.Tensor, touched: torch.Tensor, n_pulses: int) -> None:
+        self.conductance = w
+        self.pulse_count += n_pulses
+        std = self.device.write_noise_std * self.device.dw_min
+        if std > 0 and bool(touched.any()):
+            idx = touched.nonzero(as_tuple=True)
+            draw = torch.randn(idx[0].numel(), generator=self.generator, dtype=torch.float64, device=w.device)
+            self.write_noise[idx] = (std * draw).to(w.dtype)
+
+    def _clip(self, w: torch.Tensor) -> torch.Tensor:
+        return self.device.clip(w.double(), self.params).to(w.dtype)
+
+    def _batch(self, name: str, v: torch.Tensor, size: int):
+        v = torch.as_tensor(v)
+        squeeze = v.dim() == 1
+        v = v.unsqueeze(0) if squeeze else v
+        check_shape(name, v, (None, size))
+        check_finite(name, v)
+        return v, squeeze
+
+    # ---- checkpoint -----------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Every piece of state: arrays, sampled device parameters, generator state, counters."""
+        return {
+            "conductance": self.conductance.clone(),
+            "reference": self.reference.clone(),
+            "write_noise": self.write_noise.clone(),
+            "params": {k: v.clone() for k, v in self.params.state_dict().items()},
+            "generator": self.generator.get_state(),
+            "pulse_count": self.pulse_count,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for key in ("conductance", "reference", "write_noise"):
+            check_shape(f"state_dict[{key!r}]", state[key], self.shape)
+        dev = self.conductance.device
+        self.conductance = state["conductance"].to(dev, self.conductance.dtype).clone()
+        self.reference = state["reference"].to(dev, self.conductance.dtype).clone()
+        self.write_noise = state["write_noise"].to(dev, self.conductance.dtype).clone()
+        self.params = DeviceParams.from_state_dict({k: v.to(dev).clone() for k, v in state["params"].items()})
+        self.generator.set_state(state["generator"])
+        self.pulse_count = int(state["pulse_count"])
