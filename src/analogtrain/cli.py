@@ -1,0 +1,134 @@
+"""Command line: ``analogtrain device list|show`` and ``analogtrain reproduce``.
+
+The CLI holds no science: it parses, calls the library, prints.  A bad configuration
+(analogtrain.errors.ConfigError) ends with ``error: ...`` on stderr and exit code 2, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+from .errors import ConfigError
+
+
+def parse_value(text: str):
+    """A ``--set`` value: bool (true/false/yes/no), none, int, float (incl. inf), else the string itself."""
+    low = text.strip().lower()
+    if low == "none":
+        return None
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_sets(items) -> dict:
+    out = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        out[key.strip()] = parse_value(value)
+    return out
+
+
+# ---- device -----------------------------------------------------------------------------------------
+def _device_list(args) -> int:
+    from .devices import FAMILIES, list_presets
+
+    print("families:")
+    for name, cls in FAMILIES.items():
+        print(f"  {name:22s} {cls.__doc__.strip().splitlines()[0]}")
+        print(f"  {'':22s} source: {cls.source}")
+    print("\npresets:")
+    for p in list_presets():
+        print(f"  {p.name:22s} {p.description}")
+        print(f"  {'':22s} source: {p.source}")
+    return 0
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    if isinstance(v, tuple):
+        return "(" + ", ".join(_fmt(x) for x in v) + ")"
+    return str(v)
+
+
+def _device_show(args) -> int:
+    from .devices import make_device
+
+    dev = make_device(args.name, **parse_sets(args.set))
+    info = dev.describe()
+    print(f"device:          {args.name}")
+    print(f"family:          {dev.name}")
+    print(f"source:          {dev.source}")
+    print(f"symmetric point: {_fmt(info['symmetric_point'])}")
+    print(f"bounds:          [{_fmt(dev.w_min)}, {_fmt(dev.w_max)}]")
+    print(f"dw_min:          {_fmt(dev.dw_min)}")
+    print(f"n_states:        {_fmt(dev.n_states) if math.isfinite(dev.n_states) else 'inf'}")
+    print("parameters:")
+    for key, value in info.items():
+        if key not in ("family", "symmetric_point", "n_states"):
+            print(f"  {key:16s} {_fmt(value)}")
+    if args.out:
+        from .plots import plot_device
+
+        plot_device(dev, args.out, seed=args.seed)
+        print(f"plot written to {args.out}")
+    return 0
+
+
+# ---- reproduce -----------------------------------------------------------------------------------------
+def _reproduce(args) -> int:
+    from analogtrain.experiments import cli_reproduce  # written elsewhere; imported only when used
+
+    return cli_reproduce(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="analogtrain", description="Training on simulated analog in-memory hardware")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    device = sub.add_parser("device", help="inspect device models and presets")
+    dsub = device.add_subparsers(dest="device_command", required=True)
+    dl = dsub.add_parser("list", help="list device families and presets")
+    dl.set_defaults(func=_device_list)
+    ds = dsub.add_parser("show", help="show one device (family or preset) and optionally plot it")
+    ds.add_argument("name", help="preset or family name (see `analogtrain device list`)")
+    ds.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a device field (repeatable)")
+    ds.add_argument("--out", metavar="FILE.png", help="write response and pulse-trace plot")
+    ds.add_argument("--seed", type=int, default=0, help="seed of the sampled elements in the plot")
+    ds.set_defaults(func=_device_show)
+
+    rep = sub.add_parser("reproduce", help="run a paper experiment by name")
+    rep.add_argument("name", nargs="?", metavar="NAME", help="experiment name (see --list)")
+    rep.add_argument("--list", action="store_true", help="list the experiments")
+    rep.add_argument("--quick", action="store_true", help="short smoke-test version")
+    rep.add_argument("--seed", type=int, default=0)
+    rep.add_argument("--out", metavar="DIR", help="output directory (default runs/NAME)")
+    rep.set_defaults(func=_reproduce)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "command", None) == "reproduce" and args.out is None and args.name:
+        args.out = f"runs/{args.name}"
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
