@@ -183,3 +183,34 @@ def test_update_config_rejects_bad_values():
         UpdateConfig(bl=100)
     with pytest.raises(ConfigError, match="rounding"):
         UpdateConfig(rounding="up")
+
+
+def _with_variations(name):
+    from analogtrain.devices import make_device
+
+    if name == "ideal":  # the ideal device has no variations by definition
+        return make_device(name)
+    return make_device(name, dw_min_dtod=0.2, up_down_dtod=0.05, w_max_dtod=0.2, w_min_dtod=0.2, dw_min_std=0.2)
+
+
+def _families():
+    from analogtrain.devices import FAMILIES
+
+    return list(FAMILIES)
+
+
+@pytest.mark.parametrize("family", _families())
+def test_fast_kernel_equals_reference_for_every_family(family):
+    """Registry-driven: the fused kernel reproduces the torch reference for each response family."""
+    device = _with_variations(family)
+    p = device.sample((16, 24), gen(1))
+    w0 = device.clip((torch.rand(16, 24, generator=gen(2), dtype=torch.float64) - 0.5) * 0.8, p).float()
+    x, d = _signals(3, 5, 24, 16, d_scale=0.3)
+    cfg = UpdateConfig(bl=15)
+    ref = pulses.stochastic_update_reference(device, p, w0.clone(), x, d, 0.05, cfg, (4, 5))
+    fast = pulses.stochastic_update_fast(device, p, w0.clone(), x, d, 0.05, cfg, (4, 5))
+    assert ref[2] == fast[2] > 50
+    assert torch.equal(ref[1], fast[1]) and torch.equal(ref[0], fast[0])
+    dw = torch.randn(16, 24, generator=gen(6)) * 0.01
+    assert torch.equal(pulses.expected_update(device, p, w0, dw, fast="kernel"),
+                       pulses.expected_update(device, p, w0, dw, fast="reference"))
