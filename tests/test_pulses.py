@@ -199,9 +199,11 @@ def _families():
     return list(FAMILIES)
 
 
+@pytest.mark.parametrize("threaded", [False, True], ids=["serial", "threaded"])
 @pytest.mark.parametrize("family", _families())
-def test_fast_kernel_equals_reference_for_every_family(family):
-    """Registry-driven: the fused kernel reproduces the torch reference for each response family."""
+def test_fast_kernel_equals_reference_for_every_family(family, threaded, monkeypatch):
+    """Registry-driven: the fused kernels (serial and threaded) reproduce the torch reference."""
+    monkeypatch.setattr(pulses, "PARALLEL_MIN", 0 if threaded else 10**12)
     device = _with_variations(family)
     p = device.sample((16, 24), gen(1))
     w0 = device.clip((torch.rand(16, 24, generator=gen(2), dtype=torch.float64) - 0.5) * 0.8, p).float()

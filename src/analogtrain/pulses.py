@@ -80,7 +80,7 @@ def expected_update(
     if fast == "kernel" or (fast == "auto" and w.device.type == "cpu"):
         new = w.clone()
         up, down, w_max, w_min = p.numpy_arrays(w.shape)
-        _expected_kernel_for(device)(new.numpy(), dw.contiguous().numpy(), up, down, w_max, w_min,
+        _pick(_expected_kernel_for(device), new.numel())(new.numpy(), dw.contiguous().numpy(), up, down, w_max, w_min,
                                      device.constants().numpy())
     else:
         w64, dw64 = w.double(), dw.double()
@@ -251,9 +251,20 @@ def stochastic_update_reference(
     return w, touched, total
 
 
-# ---- fused numba kernel --------------------------------------------------------------------------
-@numba.njit(parallel=True, cache=True)
-def _plan_and_masks_nb(x, d, lr, dw_min, max_bl, ublm, um, seed, mx, md, sx, sd, active_x, n_active):
+# ---- fused numba kernels ---------------------------------------------------------------------------
+PARALLEL_MIN = 1 << 14  # elements; below this numba's thread pool costs more than it saves
+
+
+def _serial_and_parallel(fn, cache=False):
+    """Compile ``fn`` twice: plain (prange runs as range) and multi-threaded over its prange."""
+    return numba.njit(cache=cache)(fn), numba.njit(parallel=True, cache=cache)(fn)
+
+
+def _pick(kernels, n_elements: int):
+    return kernels[n_elements >= PARALLEL_MIN]
+
+
+def _plan_and_masks_py(x, d, lr, dw_min, max_bl, ublm, um, seed, mx, md, sx, sd, active_x, n_active):
     """``train_plan`` + ``firing_masks_reference`` fused (same float64 arithmetic, same draws).
 
     Also records the signs of x and d and, per sample, the inputs that fire at least once.
@@ -299,6 +310,9 @@ def _plan_and_masks_nb(x, d, lr, dw_min, max_bl, ublm, um, seed, mx, md, sx, sd,
                 sd[b, line - n_in] = 1 if v > 0 else -1
 
 
+_PLAN_AND_MASKS = _serial_and_parallel(_plan_and_masks_py, cache=True)
+
+
 _KERNELS: dict = {}
 
 
@@ -319,7 +333,6 @@ def _expected_kernel_for(device: Device):
     if key not in _KERNELS:
         q_up, q_down = numba.njit(cls.q_up_fn), numba.njit(cls.q_down_fn)
 
-        @numba.njit(parallel=True)
         def kernel(w, dw, up, down, wmax, wmin, c):
             for j in numba.prange(w.shape[0]):
                 for i in range(w.shape[1]):
@@ -333,7 +346,7 @@ def _expected_kernel_for(device: Device):
                         continue
                     w[j, i] = min(max(x + v * q, wmin[j, i]), wmax[j, i])
 
-        _KERNELS[key] = kernel
+        _KERNELS[key] = _serial_and_parallel(kernel)
     return _KERNELS[key]
 
 
@@ -370,7 +383,6 @@ def _kernel_for(device: Device):
             w = min(max(w + s * dw * q, wmin), wmax)
         return w
 
-    @numba.njit(parallel=True)
     def kernel(w, up, down, wmax, wmin, c, dw, sigma, additive, seed, table,
                mx, md, sx, sd, active_x, n_active, max_bl, touched):
         n_out, n_in = w.shape
@@ -398,8 +410,8 @@ def _kernel_for(device: Device):
                     total += cnt
         return total
 
-    _KERNELS[cls] = kernel
-    return kernel
+    _KERNELS[cls] = _serial_and_parallel(kernel)
+    return _KERNELS[cls]
 
 
 def stochastic_update_fast(
@@ -419,11 +431,11 @@ def stochastic_update_fast(
     sd = np.empty((b_count, n_out), dtype=np.int8)
     active_x = np.empty((b_count, n_in), dtype=np.int64)
     n_active = np.empty(b_count, dtype=np.int64)
-    _plan_and_masks_nb(xn, dn, float(lr), float(device.dw_min), cfg.bl, cfg.update_bl_management,
+    _pick(_PLAN_AND_MASKS, x.numel() + d.numel())(xn, dn, float(lr), float(device.dw_min), cfg.bl, cfg.update_bl_management,
                        cfg.update_management, np.uint64(seeds[0]), mx, md, sx, sd, active_x, n_active)
     touched = np.zeros((n_out, n_in), dtype=np.bool_)
     up, down, w_max, w_min = p.numpy_arrays(w.shape)
-    total = _kernel_for(device)(
+    total = _pick(_kernel_for(device), w.numel())(
         w.numpy(), up, down, w_max, w_min, device.constants().numpy(), float(device.dw_min),
         float(device.dw_min_std), device.c2c_mode == "additive", np.uint64(seeds[1]),
         rng.NORMAL_TABLE, mx, md, sx, sd, active_x, n_active, cfg.bl, touched,

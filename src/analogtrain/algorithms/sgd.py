@@ -1,16 +1,19 @@
 """Analog SGD and digital SGD on one tile (papers.md §2.1).
 
 Both expose the same small interface, which the residual-learning family extends:
-``weight`` (what forward/backward see), ``forward``/``backward`` through the tile's periphery,
-``step(x, d, lr)`` for a layer's rank-one batch update and ``step_gradient(grad, lr)`` for a
-gradient matrix (least-squares toys), and ``state_dict``/``load_state_dict``.
+``build(out_size, in_size, config, seed, ...)`` (the arrays a layer needs), ``weight`` (what
+forward/backward see), ``forward``/``backward`` through the tile's periphery, ``program(w)`` for
+initial weights, ``step(x, d, lr)`` for a layer's rank-one batch update and
+``step_gradient(grad, lr)`` for a gradient matrix (least-squares toys), ``pulse_count``, and
+``state_dict``/``load_state_dict``.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ..tile import AnalogTile
+from ..errors import ConfigError
+from ..tile import AnalogTile, TileConfig
 
 
 class AnalogSGD:
@@ -25,6 +28,21 @@ class AnalogSGD:
 
     def __init__(self, tile: AnalogTile):
         self.tile = tile
+
+    @classmethod
+    def build(cls, out_size: int, in_size: int, config: TileConfig | None = None, seed: int = 0,
+              dtype=torch.float32, device="cpu", **hyper) -> "AnalogSGD":
+        """The algorithm with freshly constructed arrays for an ``out_size x in_size`` layer."""
+        if hyper:
+            raise ConfigError(f"{cls.name} takes no hyper-parameters, got: {', '.join(sorted(hyper))}")
+        return cls(AnalogTile(out_size, in_size, config, seed=seed, dtype=dtype, device=device))
+
+    def program(self, w: torch.Tensor) -> None:
+        self.tile.program(w)
+
+    @property
+    def pulse_count(self) -> int:
+        return self.tile.pulse_count
 
     @property
     def weight(self) -> torch.Tensor:
@@ -67,3 +85,11 @@ class DigitalSGD(AnalogSGD):
 
 
 ALGORITHMS = {cls.name: cls for cls in (AnalogSGD, DigitalSGD)}
+
+
+def make_algorithm(name: str, out_size: int, in_size: int, config: TileConfig | None = None, seed: int = 0,
+                   **kw):
+    """Build the algorithm registered as ``name`` for an ``out_size x in_size`` layer."""
+    if name not in ALGORITHMS:
+        raise ConfigError(f"unknown algorithm {name!r}; known: {', '.join(ALGORITHMS)}")
+    return ALGORITHMS[name].build(out_size, in_size, config, seed, **kw)

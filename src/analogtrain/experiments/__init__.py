@@ -1,0 +1,219 @@
+"""Paper figures and tables as named, runnable experiments with a pass/fail verdict.
+
+Each experiment module in this package builds :class:`Experiment` objects and calls :func:`register`
+at import time; this package imports every one of its modules once (``_discover``), so adding an
+experiment is adding a module.  :func:`run_experiment` runs one by name and writes
+``<out>/result.json``; :func:`cli_reproduce` is the ``analogtrain reproduce`` front.
+
+An experiment's ``run(quick, seed, out)`` returns a dict with at least ``settings``, ``measured``,
+``tolerance`` and ``checks`` (a list made with :func:`check`); ``passed`` defaults to "every check
+passed".  It may add ``notes`` (str or list) and ``figures`` (file names written into ``out``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import os
+import pkgutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A named reproduction: what the paper claims, where, and how to check it."""
+
+    name: str  # e.g. "p1-fig1"
+    title: str  # one line
+    claim: str  # the paper's claim this run checks, in words
+    source: str  # e.g. "P1 Fig. 1, papers.md §3(d)"
+    run: Callable[[bool, int, Path], dict]  # run(quick, seed, out) -> result dict
+
+
+EXPERIMENTS: dict[str, Experiment] = {}
+
+
+def register(exp: Experiment) -> Experiment:
+    """Add ``exp`` to ``EXPERIMENTS`` (a second experiment with the same name is an error)."""
+    if exp.name in EXPERIMENTS and EXPERIMENTS[exp.name] is not exp:
+        raise ConfigError(f"experiment {exp.name!r} is registered twice")
+    EXPERIMENTS[exp.name] = exp
+    return exp
+
+
+def check(name: str, value: float, relation: str, bound: float) -> dict:
+    """One verdict line: ``value relation bound`` with relation one of ``<``, ``<=``, ``>``, ``>=``."""
+    ops = {"<": float.__lt__, "<=": float.__le__, ">": float.__gt__, ">=": float.__ge__}
+    if relation not in ops:
+        raise ConfigError(f"relation {relation!r} is not one of {', '.join(ops)}")
+    value, bound = float(value), float(bound)
+    ok = not math.isnan(value) and ops[relation](value, bound)
+    return {"name": name, "value": value, "relation": relation, "bound": bound, "passed": bool(ok)}
+
+
+def get_experiment(name: str) -> Experiment:
+    if name not in EXPERIMENTS:
+        known = ", ".join(sorted(EXPERIMENTS)) or "(none)"
+        raise ConfigError(f"unknown experiment {name!r}; known experiments: {known}")
+    return EXPERIMENTS[name]
+
+
+def _jsonable(obj):
+    """Plain JSON types: numpy/torch scalars and arrays become floats/lists, NaN/inf become strings."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        v = float(obj)
+        return v if math.isfinite(v) else str(v)
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(_jsonable(data), fh, indent=2, sort_keys=False)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def run_experiment(name: str, quick: bool = False, seed: int = 0, out=None) -> dict:
+    """Run experiment ``name`` into folder ``out`` (default ``runs/<name>``), write ``out/result.json``
+    and return the result dict.  Unknown ``name`` raises ConfigError listing the known ones."""
+    exp = get_experiment(name)
+    out = Path(out) if out is not None else Path("runs") / name
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    res = dict(exp.run(bool(quick), int(seed), out))
+    seconds = time.perf_counter() - t0
+    checks = res.pop("checks", [])
+    passed = res.pop("passed", bool(checks) and all(c["passed"] for c in checks))
+    result = {
+        "experiment": exp.name,
+        "title": exp.title,
+        "source": exp.source,
+        "claim": exp.claim,
+        "settings": res.pop("settings", {}),
+        "measured": res.pop("measured", {}),
+        "tolerance": res.pop("tolerance", {}),
+        "checks": checks,
+        "passed": bool(passed),
+        "quick": bool(quick),
+        "seed": int(seed),
+        "seconds": round(seconds, 3),
+    }
+    result.update(res)  # notes, figures, anything else the experiment reports
+    write_json_atomic(out / "result.json", result)
+    return _jsonable(result)
+
+
+# ---- command line --------------------------------------------------------------------------------
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    return str(v)
+
+
+def _flatten(d: dict, prefix: str = "") -> list[tuple[str, object]]:
+    rows = []
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            rows += _flatten(v, key + ".")
+        else:
+            rows.append((key, v))
+    return rows
+
+
+def format_summary(result: dict) -> str:
+    """A short table of the measured numbers and the checks, ending in PASSED or FAILED."""
+    lines = [f"{result['experiment']}: {result['title']}  ({result['source']})",
+             f"claim: {result['claim']}", "", "measured:"]
+    rows = _flatten(result.get("measured", {}))
+    width = max((len(k) for k, _ in rows), default=0)
+    lines += [f"  {k:<{width}}  {_fmt(v)}" for k, v in rows]
+    if result.get("checks"):
+        lines.append("")
+        lines.append("checks:")
+        w2 = max(len(c["name"]) for c in result["checks"])
+        for c in result["checks"]:
+            mark = "ok  " if c["passed"] else "FAIL"
+            lines.append(f"  {mark} {c['name']:<{w2}}  {_fmt(c['value'])} {c['relation']} {_fmt(c['bound'])}")
+    mode = "quick" if result.get("quick") else "full"
+    lines.append("")
+    lines.append(f"{'PASSED' if result['passed'] else 'FAILED'}  ({mode}, seed {result['seed']}, "
+                 f"{result['seconds']:.1f} s)")
+    return "\n".join(lines)
+
+
+def list_experiments() -> list[Experiment]:
+    return [EXPERIMENTS[k] for k in sorted(EXPERIMENTS)]
+
+
+def cli_reproduce(args) -> int:
+    """``analogtrain reproduce``: ``args.list`` prints the experiments; else runs ``args.name``.
+
+    ``args`` has ``name`` (str or None), ``list`` (bool), ``quick`` (bool), ``seed`` (int) and ``out``
+    (folder or None -> ``runs/<name>``).  Returns 0 if the experiment passed, 1 if it failed.
+    """
+    name = getattr(args, "name", None)
+    if getattr(args, "list", False) or name is None:
+        exps = list_experiments()
+        w1 = max((len(e.name) for e in exps), default=0)
+        w2 = max((len(e.source) for e in exps), default=0)
+        for e in exps:
+            print(f"{e.name:<{w1}}  {e.source:<{w2}}  {e.title}")
+        if name is None and not getattr(args, "list", False):
+            print("\nname an experiment to run it, e.g. `analogtrain reproduce p1-fig1 --quick`")
+        return 0
+    out = getattr(args, "out", None)
+    out = Path(out) if out is not None else Path("runs") / name
+    result = run_experiment(name, quick=bool(getattr(args, "quick", False)),
+                            seed=int(getattr(args, "seed", 0) or 0), out=out)
+    print(format_summary(result))
+    print(f"result: {out / 'result.json'}")
+    for fig in result.get("figures", []):
+        print(f"figure: {out / fig}")
+    return 0 if result["passed"] else 1
+
+
+# ---- discovery: every module of this package registers its experiments on import ----------------------
+def _discover() -> None:
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+_discover()
+
+__all__ = [
+    "EXPERIMENTS", "Experiment", "check", "cli_reproduce", "format_summary", "get_experiment",
+    "list_experiments", "register", "run_experiment", "write_json_atomic",
+]
