@@ -10,34 +10,8 @@ import argparse
 import math
 import sys
 
+from .config import parse_sets, parse_value  # noqa: F401  (re-exported for the device tests)
 from .errors import ConfigError
-
-
-def parse_value(text: str):
-    """A ``--set`` value: bool (true/false/yes/no), none, int, float (incl. inf), else the string itself."""
-    low = text.strip().lower()
-    if low == "none":
-        return None
-    if low in ("true", "yes", "on"):
-        return True
-    if low in ("false", "no", "off"):
-        return False
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
-def parse_sets(items) -> dict:
-    out = {}
-    for item in items or ():
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set expects key=value, got {item!r}")
-        out[key.strip()] = parse_value(value)
-    return out
 
 
 # ---- device -----------------------------------------------------------------------------------------
@@ -94,6 +68,32 @@ def _reproduce(args) -> int:
     return cli_reproduce(args)
 
 
+# ---- train ------------------------------------------------------------------------------------------
+def _train(args) -> int:
+    from .config import build_config
+    from .train import TrainingDiverged, train
+
+    sets = parse_sets(args.set)
+    if args.data_dir:
+        sets["data_dir"] = args.data_dir
+    cfg = build_config(args.config, sets)
+    print(f"training {cfg.model} on {cfg.dataset} with {cfg.algorithm} on {cfg.device} "
+          f"({cfg.epochs} epochs, batch {cfg.batch}, lr {cfg.lr}) -> {args.out}")
+    try:
+        summary = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
+    except TrainingDiverged as exc:
+        print(f"error: training diverged: {exc}", file=sys.stderr)
+        return 1
+    if summary["interrupted"]:
+        return 130
+    line = f"test accuracy: {cfg.algorithm} {summary['analog']['test_acc']:.2f}%"
+    if summary["digital"]:
+        line += f" | digital-sgd {summary['digital']['test_acc']:.2f}%"
+    print(line)
+    print(f"metrics, config, checkpoints and training.png in {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="analogtrain", description="Training on simulated analog in-memory hardware")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -108,6 +108,16 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--out", metavar="FILE.png", help="write response and pulse-trace plot")
     ds.add_argument("--seed", type=int, default=0, help="seed of the sampled elements in the plot")
     ds.set_defaults(func=_device_show)
+
+    tr = sub.add_parser("train", help="train a model on analog tiles (default: FCN on the embedded MNIST subset)")
+    tr.add_argument("config", nargs="?", metavar="CONFIG.toml", help="run configuration (every field optional)")
+    tr.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="override a config field, e.g. lr=0.1, device=reram-om, device.w_max=0.78 (repeatable)")
+    tr.add_argument("--out", default="runs/train", metavar="DIR", help="run folder (default runs/train)")
+    tr.add_argument("--resume", action="store_true", help="continue from the checkpoints in --out")
+    tr.add_argument("--data-dir", metavar="DIR", help="dataset folder (default $ANALOGTRAIN_DATA or the user cache)")
+    tr.add_argument("--no-progress", action="store_true", help="no progress bar")
+    tr.set_defaults(func=_train)
 
     rep = sub.add_parser("reproduce", help="run a paper experiment by name")
     rep.add_argument("name", nargs="?", metavar="NAME", help="experiment name (see --list)")

@@ -79,3 +79,22 @@ def plot_device(device: Device, out_path, n_elements: int = 6, n_pulses: int | N
     fig.savefig(out_path, dpi=110)
     plt.close(fig)
     return out_path
+
+
+def plot_training(rows: list[dict], out_path) -> None:
+    """Loss and accuracy per epoch, one line per run (analog / digital), train dashed, test solid."""
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    for run in sorted({r["run"] for r in rows}):
+        rs = [r for r in rows if r["run"] == run]
+        ep = [r["epoch"] for r in rs]
+        for ax, key in ((ax_loss, "loss"), (ax_acc, "acc")):
+            (line,) = ax.plot(ep, [r[f"test_{key}"] for r in rs], marker="o", label=f"{run} test")
+            ax.plot(ep, [r[f"train_{key}"] for r in rs], ls="--", color=line.get_color(), label=f"{run} train")
+    ax_loss.set(xlabel="epoch", ylabel="NLL loss", yscale="log", title="loss")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(out_path, dpi=110)
+    plt.close(fig)

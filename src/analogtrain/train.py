@@ -1,0 +1,274 @@
+"""The training loop: data, model, optimizer, metrics, checkpoints, resume, interrupt, divergence.
+
+``train(cfg, out)`` trains ``cfg.model`` with its analog layers on ``cfg.dataset`` and, when
+``cfg.compare_digital``, the same model (same initial weights) with digital SGD, writing into ``out``:
+
+* ``config.toml``: the resolved configuration;
+* ``metrics.jsonl`` and ``metrics.csv``: one row per epoch and run ("analog" / "digital");
+* ``checkpoint-analog.pt`` / ``checkpoint-digital.pt``: everything needed to continue (model and
+  optimizer state with every analog array, sampled device and generator, scheduler, position in the
+  epoch, metrics so far), rewritten atomically at every epoch end and on Ctrl-C;
+* ``training.png``: loss and accuracy per epoch.
+
+A resumed run (``resume=True``) continues bit for bit: an epoch's shuffle depends only on (seed,
+epoch), and a checkpoint records the next batch index.  A NaN/inf loss stops the run with
+``TrainingDiverged`` and leaves the last good checkpoint in place.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from . import checkpoint
+from .config import TrainConfig, save_config
+from .data import batches, epoch_generator, load_dataset
+from .devices import make_device
+from .io import IOConfig
+from .models import build_model
+from .nn import AnalogLayerConfig, AnalogOptimizer, analog_layers
+from .pulses import UpdateConfig
+from .tile import TileConfig
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or inf; the last good checkpoint was kept."""
+
+
+class _StopFlag:
+    """Turns Ctrl-C into a flag checked between steps, so a checkpoint is never taken mid-update."""
+
+    def __init__(self):
+        self.stop = False
+        self._old = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.stop:  # a second Ctrl-C aborts at once
+            raise KeyboardInterrupt
+        self.stop = True
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+def layer_config(cfg: TrainConfig) -> AnalogLayerConfig:
+    """The analog layers' configuration (device, update, periphery, algorithm) from a run config."""
+    device = make_device(cfg.device, **cfg.device_params)
+    io = IOConfig.perfect() if cfg.periphery == "perfect" else IOConfig()
+    if cfg.periphery_params:
+        io = _replace(io, "periphery", cfg.periphery_params)
+    tile = TileConfig(device=device, update=_replace(UpdateConfig(), "update", cfg.update), forward=io, backward=io)
+    return AnalogLayerConfig(tile=tile, algorithm=cfg.algorithm, options=dict(cfg.algorithm_params),
+                             learn_out_scale=cfg.learn_out_scale)
+
+
+def _replace(obj, group: str, changes: dict):
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(obj)}
+    unknown = sorted(set(changes) - names)
+    if unknown:
+        from .errors import ConfigError
+
+        raise ConfigError(f"unknown {group} option(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+    return dataclasses.replace(obj, **changes)
+
+
+@dataclass
+class Data:
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+
+
+def load_data(cfg: TrainConfig) -> Data:
+    kw = dict(data_dir=cfg.data_dir or None)
+    tr = load_dataset(cfg.dataset, "train", **kw).tensors()
+    te = load_dataset(cfg.dataset, "test", **kw).tensors()
+    if cfg.train_limit:
+        tr = (tr[0][: cfg.train_limit], tr[1][: cfg.train_limit])
+    if cfg.test_limit:
+        te = (te[0][: cfg.test_limit], te[1][: cfg.test_limit])
+    return Data(*tr, *te)
+
+
+def evaluate(model, x, y, batch: int = 1000) -> tuple[float, float]:
+    """Mean NLL loss and accuracy (%) of ``model`` on (x, y)."""
+    loss, correct = 0.0, 0
+    with torch.no_grad():
+        for k in range(0, len(x), batch):
+            out = model(x[k : k + batch])
+            loss += F.nll_loss(out, y[k : k + batch], reduction="sum").item()
+            correct += (out.argmax(1) == y[k : k + batch]).sum().item()
+    return loss / len(x), 100.0 * correct / len(x)
+
+
+def _pulses(model) -> int:
+    return sum(layer.algorithm.pulse_count for _, layer in analog_layers(model))
+
+
+class Run:
+    """One model trained for ``cfg.epochs`` epochs with checkpoints in ``out`` under ``tag``."""
+
+    def __init__(self, cfg: TrainConfig, tag: str, analog: bool, data: Data, out: Path, progress: bool):
+        self.cfg, self.tag, self.data, self.out, self.progress = cfg, tag, data, out, progress
+        self.model = build_model(cfg.model, analog=layer_config(cfg) if analog else None,
+                                 layers=cfg.analog_layers or None, seed=cfg.seed)
+        lr = cfg.lr if analog or not cfg.digital_lr else cfg.digital_lr
+        self.optimizer = AnalogOptimizer(self.model.parameters(), lr=lr)
+        self.scheduler = (torch.optim.lr_scheduler.StepLR(self.optimizer, cfg.step_size, cfg.gamma)
+                          if cfg.schedule == "step" else None)
+        self.epoch, self.batch = 0, 0
+        self.running = [0.0, 0, 0]  # loss sum, correct, seen in the current epoch
+        self.metrics: list[dict] = []
+        self.seconds = 0.0
+
+    @property
+    def path(self) -> Path:
+        return self.out / f"checkpoint-{self.tag}.pt"
+
+    def state(self) -> dict:
+        return {
+            "tag": self.tag, "epoch": self.epoch, "batch": self.batch, "running": list(self.running),
+            "metrics": list(self.metrics), "seconds": self.seconds,
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+        }
+
+    def save(self) -> None:
+        checkpoint.save(self.state(), self.path)
+
+    def restore(self) -> bool:
+        if not self.path.exists():
+            return False
+        state = checkpoint.load(self.path)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.batch, self.running = state["epoch"], state["batch"], list(state["running"])
+        self.metrics, self.seconds = list(state["metrics"]), state["seconds"]
+        return True
+
+    @property
+    def done(self) -> bool:
+        return self.epoch >= self.cfg.epochs
+
+    def fit(self, stop: _StopFlag, on_epoch=None) -> bool:
+        """Train to the end (True) or until Ctrl-C (False, after saving a checkpoint)."""
+        cfg, d = self.cfg, self.data
+        while not self.done:
+            started = time.perf_counter()
+            order = batches(d.train_x, d.train_y, cfg.batch, True, epoch_generator(cfg.seed, self.epoch))
+            bar = tqdm(itertools.islice(order, self.batch, None), initial=self.batch,
+                       total=math.ceil(len(d.train_y) / cfg.batch), disable=not self.progress,
+                       desc=f"{self.tag} epoch {self.epoch + 1}/{cfg.epochs}", leave=False, dynamic_ncols=True)
+            for xb, yb in bar:
+                out = self.model(xb)
+                loss = F.nll_loss(out, yb)
+                if not torch.isfinite(loss):
+                    raise TrainingDiverged(
+                        f"{self.tag} run: loss became {loss.item()} at epoch {self.epoch + 1}, batch {self.batch + 1}; "
+                        f"the last good checkpoint is {self.path}"
+                    )
+                self.optimizer.zero_grad()
+                loss.backward()
+                self.optimizer.step()
+                self.batch += 1
+                self.running[0] += loss.item() * len(yb)
+                self.running[1] += (out.argmax(1) == yb).sum().item()
+                self.running[2] += len(yb)
+                bar.set_postfix(loss=f"{self.running[0] / self.running[2]:.3f}",
+                                acc=f"{100 * self.running[1] / self.running[2]:.1f}")
+                if stop.stop:
+                    self.seconds += time.perf_counter() - started
+                    self.save()
+                    return False
+            bar.close()
+            row = self._end_epoch(time.perf_counter() - started)
+            if on_epoch:
+                on_epoch(row)
+        return True
+
+    def _end_epoch(self, seconds: float) -> dict:
+        self.seconds += seconds
+        test_loss, test_acc = evaluate(self.model, self.data.test_x, self.data.test_y)
+        row = {
+            "run": self.tag, "epoch": self.epoch + 1, "lr": self.optimizer.param_groups[0]["lr"],
+            "train_loss": self.running[0] / max(self.running[2], 1),
+            "train_acc": 100 * self.running[1] / max(self.running[2], 1),
+            "test_loss": test_loss, "test_acc": test_acc, "pulses": _pulses(self.model),
+            "seconds": round(self.seconds, 3),
+        }
+        if self.scheduler:
+            self.scheduler.step()
+        self.metrics.append(row)
+        self.epoch, self.batch, self.running = self.epoch + 1, 0, [0.0, 0, 0]
+        self.save()
+        return row
+
+
+def write_metrics(out: Path, rows: list[dict]) -> None:
+    checkpoint.atomic_write_bytes(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
+    buf = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    checkpoint.atomic_write_bytes(out / "metrics.csv", buf.getvalue().encode())
+
+
+def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True, log=print) -> dict:
+    """Train (and, if ``cfg.compare_digital``, the digital baseline); return a summary dict.
+
+    Returns ``{"analog": {...final metrics...}, "digital": {...} | None, "interrupted": bool}``.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.toml")
+    data = load_data(cfg)
+    runs = [Run(cfg, "analog", True, data, out, progress)]
+    if cfg.compare_digital:
+        runs.append(Run(cfg, "digital", False, data, out, progress))
+    if resume:
+        for run in runs:
+            if run.restore():
+                log(f"resumed {run.tag} run at epoch {run.epoch + 1}, batch {run.batch}")
+
+    def report(row):
+        write_metrics(out, [r for run in runs for r in run.metrics])
+        log(f"{row['run']:>7} epoch {row['epoch']:>3}: train loss {row['train_loss']:.4f} "
+            f"acc {row['train_acc']:.2f}%  test loss {row['test_loss']:.4f} acc {row['test_acc']:.2f}%")
+
+    with _StopFlag() as stop:
+        for run in runs:
+            if not run.fit(stop, report):
+                log(f"interrupted: checkpoint saved to {run.path}; continue with --resume")
+                return {"interrupted": True, "analog": None, "digital": None}
+    write_metrics(out, [r for run in runs for r in run.metrics])
+    from .plots import plot_training
+
+    plot_training([r for run in runs for r in run.metrics], out / "training.png")
+    summary = {run.tag: (run.metrics[-1] if run.metrics else None) for run in runs}
+    summary.setdefault("digital", None)
+    summary["interrupted"] = False
+    return summary

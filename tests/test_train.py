@@ -1,0 +1,153 @@
+"""Configuration, the training loop, checkpoints, resume, interrupts and divergence."""
+
+import json
+
+import pytest
+import torch
+
+from analogtrain import checkpoint
+from analogtrain import train as train_mod
+from analogtrain.cli import main
+from analogtrain.config import TrainConfig, build_config
+from analogtrain.errors import ConfigError
+
+TINY = dict(train_limit=120, test_limit=50, epochs=2, batch=10, device="softbounds-reference")
+
+
+def tiny(**kw):
+    return build_config(sets={**TINY, **kw})
+
+
+def test_config_file_and_overrides(tmp_path):
+    f = tmp_path / "run.toml"
+    f.write_text('model = "lenet5"\nlr = 0.1\n[device_params]\nw_max = 0.7\n[update]\nmode = "expected"\n')
+    cfg = build_config(f, {"lr": 0.2, "device.w_min": -0.7, "update.bl": 15, "analog_layers": "a,b"})
+    assert cfg.model == "lenet5" and cfg.lr == 0.2
+    assert cfg.device_params == {"w_max": 0.7, "w_min": -0.7}
+    assert cfg.update == {"mode": "expected", "bl": 15}
+    assert cfg.analog_layers == ["a", "b"]
+    assert build_config().as_dict() == TrainConfig().as_dict()
+
+
+@pytest.mark.parametrize(
+    "sets,field",
+    [({"foo": 1}, "foo"), ({"lr": -1}, "lr"), ({"lr": "abc"}, "lr"), ({"batch": 0}, "batch"),
+     ({"schedule": "cosine"}, "schedule"), ({"epochs": 1.5}, "epochs"), ({"bogus.x": 1}, "bogus"),
+     ({"compare_digital": 3}, "compare_digital")],
+)
+def test_bad_config_values_name_the_field(sets, field):
+    with pytest.raises(ConfigError, match=field):
+        build_config(sets=sets)
+
+
+def test_bad_device_or_update_option_names_it(tmp_path):
+    with pytest.raises(ConfigError, match="w_maxx"):
+        train_mod.train(tiny(**{"device.w_maxx": 1}), tmp_path, progress=False, log=lambda *a: None)
+    with pytest.raises(ConfigError, match="modee"):
+        train_mod.train(tiny(**{"update.modee": 1}), tmp_path, progress=False, log=lambda *a: None)
+
+
+def test_train_writes_metrics_config_checkpoints_and_plot(tmp_path):
+    summary = train_mod.train(tiny(), tmp_path, progress=False, log=lambda *a: None)
+    assert not summary["interrupted"]
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["run"], r["epoch"]) for r in rows] == [("analog", 1), ("analog", 2), ("digital", 1), ("digital", 2)]
+    assert rows[1]["pulses"] > rows[0]["pulses"] > 0 and rows[3]["pulses"] == 0
+    assert (tmp_path / "metrics.csv").read_text().startswith("run,epoch,")
+    assert build_config(tmp_path / "config.toml").as_dict() == tiny().as_dict()
+    assert (tmp_path / "training.png").stat().st_size > 1000
+    for tag in ("analog", "digital"):
+        assert checkpoint.load(tmp_path / f"checkpoint-{tag}.pt")["epoch"] == 2
+    assert 0 <= summary["analog"]["test_acc"] <= 100
+
+
+class _StopAfter(train_mod._StopFlag):
+    """Simulates Ctrl-C after ``n`` optimizer steps (the flag is read once per step)."""
+
+    n = 17
+
+    def __init__(self):
+        super().__init__()
+        self.reads = 0
+
+    @property
+    def stop(self):
+        self.reads += 1
+        return self.reads > self.n
+
+    @stop.setter
+    def stop(self, value):
+        pass
+
+
+def _final_weights(out):
+    state = checkpoint.load(out / "checkpoint-analog.pt")["model"]
+    return {k: v for k, v in state.items()}
+
+
+def test_interrupt_then_resume_is_bit_identical(tmp_path, monkeypatch):
+    cfg = tiny(epochs=3)
+    full = tmp_path / "full"
+    train_mod.train(cfg, full, progress=False, log=lambda *a: None)
+
+    part = tmp_path / "part"
+    monkeypatch.setattr(train_mod, "_StopFlag", _StopAfter)
+    assert train_mod.train(cfg, part, progress=False, log=lambda *a: None)["interrupted"]
+    # stopped after step 18 = epoch 2, batch 6 (12 batches per epoch)
+    assert checkpoint.load(part / "checkpoint-analog.pt")["batch"] == 6
+    monkeypatch.undo()
+    train_mod.train(cfg, part, resume=True, progress=False, log=lambda *a: None)
+
+    assert (full / "metrics.jsonl").read_text() != ""
+    strip = lambda text: [{k: v for k, v in json.loads(l).items() if k != "seconds"} for l in text.splitlines()]  # noqa
+    assert strip((full / "metrics.jsonl").read_text()) == strip((part / "metrics.jsonl").read_text())
+    a, b = _final_weights(full), _final_weights(part)
+    assert a.keys() == b.keys()
+    for key in a:
+        if isinstance(a[key], torch.Tensor):
+            assert torch.equal(a[key], b[key]), key
+    assert repr(a) == repr(b)  # extra states (conductances, device samples, generators) included
+
+
+def test_interrupted_write_keeps_the_old_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "ck.pt"
+    checkpoint.save({"epoch": 1}, path)
+
+    def crash(*a):
+        raise KeyboardInterrupt  # the process dies between writing and renaming
+
+    monkeypatch.setattr(checkpoint.os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save({"epoch": 2, "big": torch.zeros(1000)}, path)
+    monkeypatch.undo()
+    assert checkpoint.load(path) == {"epoch": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]  # no torn temp file left behind
+
+
+def test_nan_loss_stops_with_message_and_keeps_last_checkpoint(tmp_path, monkeypatch):
+    cfg = tiny(epochs=3, compare_digital=False)
+    real_nll = train_mod.F.nll_loss
+    calls = {"n": 0}
+
+    def nll(out, y, **kw):
+        calls["n"] += 1
+        loss = real_nll(out, y, **kw)
+        return loss * float("nan") if calls["n"] == 20 else loss  # step 20 = epoch 2, batch 8
+
+    monkeypatch.setattr(train_mod.F, "nll_loss", nll)
+    with pytest.raises(train_mod.TrainingDiverged, match="epoch 2"):
+        train_mod.train(cfg, tmp_path, progress=False, log=lambda *a: None)
+    assert checkpoint.load(tmp_path / "checkpoint-analog.pt")["epoch"] == 1
+
+
+def test_cli_train_reports_accuracy_and_rejects_bad_keys(tmp_path, capsys):
+    args = ["train", "--out", str(tmp_path), "--no-progress"]
+    for k, v in TINY.items():
+        args += ["--set", f"{k}={v}"]
+    assert main(args + ["--set", "epochs=1"]) == 0
+    out = capsys.readouterr().out
+    assert "test accuracy: analog-sgd" in out and "digital-sgd" in out
+    assert main(["train", "--set", "foo=1"]) == 2
+    assert "foo" in capsys.readouterr().err
+    assert main(["train", "--set", "lr=abc"]) == 2
+    assert "lr" in capsys.readouterr().err
