@@ -34,7 +34,7 @@ class TrainConfig:
     data_dir: str = ""  # empty: --data-dir / $ANALOGTRAIN_DATA / the user cache
     train_limit: int = 0  # use only the first N training images (0 = all)
     test_limit: int = 0
-    device: str = "softbounds-reference"
+    device: str = "p1-mnist"
     device_params: dict = field(default_factory=dict)
     algorithm: str = "analog-sgd"
     algorithm_params: dict = field(default_factory=dict)
@@ -43,12 +43,12 @@ class TrainConfig:
     periphery_params: dict = field(default_factory=dict)  # IOConfig overrides for forward and backward
     analog_layers: list = field(default_factory=list)  # names of layers to make analog (empty = all)
     learn_out_scale: bool = False
-    lr: float = 0.05
+    lr: float = 0.1
     schedule: str = "none"
     step_size: int = 35  # StepLR period in epochs
     gamma: float = 0.1  # StepLR factor
     batch: int = 10
-    epochs: int = 5
+    epochs: int = 10
     seed: int = 0
     compare_digital: bool = True  # also train the same model with digital SGD and report both
     digital_lr: float = 0.0  # 0: same as lr

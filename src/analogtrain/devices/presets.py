@@ -105,6 +105,13 @@ PRESETS: dict[str, Preset] = {
             lambda: ald(3.0, dw_min=1e-4),
         ),
         Preset(
+            "p1-mnist",
+            "P1's MNIST device: softbounds-reference with w_max = -w_min = tau = 0.78 (set w_max/w_min for "
+            "the other tau of P1's table: 0.70, 0.80)",
+            "P1 §3(d) and Fig. 5 tables (papers.md §3(e))",
+            lambda: p1_mnist_device(0.78),
+        ),
+        Preset(
             "l1-softbounds",
             "canonical soft-bounds model on [-1, 1] with 20 states; our choice of spreads where L1's text gives "
             "none here: log-normal 30% d2d slope, sigma_pm 0.1 (L1 Fig. 4), sigma_b 0.3, additive c2c 0.3",
