@@ -253,6 +253,7 @@ def stochastic_update_reference(
 
 # ---- fused numba kernels ---------------------------------------------------------------------------
 PARALLEL_MIN = 1 << 14  # elements; below this numba's thread pool costs more than it saves
+PARALLEL_MIN_MASKS = 1 << 14  # rows + columns of a batch: the same for drawing the firing masks
 
 
 def _serial_and_parallel(fn, cache=False):
@@ -431,7 +432,7 @@ def stochastic_update_fast(
     sd = np.empty((b_count, n_out), dtype=np.int8)
     active_x = np.empty((b_count, n_in), dtype=np.int64)
     n_active = np.empty(b_count, dtype=np.int64)
-    _pick(_PLAN_AND_MASKS, x.numel() + d.numel())(xn, dn, float(lr), float(device.dw_min), cfg.bl, cfg.update_bl_management,
+    _PLAN_AND_MASKS[x.numel() + d.numel() >= PARALLEL_MIN_MASKS](xn, dn, float(lr), float(device.dw_min), cfg.bl, cfg.update_bl_management,
                        cfg.update_management, np.uint64(seeds[0]), mx, md, sx, sd, active_x, n_active)
     touched = np.zeros((n_out, n_in), dtype=np.bool_)
     up, down, w_max, w_min = p.numpy_arrays(w.shape)

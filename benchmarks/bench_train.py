@@ -1,0 +1,76 @@
+"""Speed of whole training steps (forward, backward, update of every layer, digital parameters).
+
+Prints ms per step of the papers' FCN (784-256-128-10, sigmoid, all layers analog) at batch 8 and
+64 for: plain digital torch (nn.Linear + torch.optim.SGD), analog tiles with ``expected`` updates,
+and analog tiles with ``stochastic`` pulse-train updates (soft-bounds device with aihwkit's default
+30 % variations, BL 31 with update-BL and update management, default periphery); and images per
+second of the LeNet-5 CNN at batch 8 (digital and stochastic).  Real MNIST batches from the
+embedded subset; the first steps (numba compilation, warm-up) are not timed.
+
+    python benchmarks/bench_train.py [--steps 200] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import torch
+import torch.nn.functional as F
+
+from analogtrain.data import batches, load_dataset
+from analogtrain.devices import make_device
+from analogtrain.models import build_model
+from analogtrain.nn import AnalogLayerConfig, AnalogOptimizer
+from analogtrain.pulses import UpdateConfig
+from analogtrain.tile import TileConfig
+
+
+def model_for(name: str, mode: str | None):
+    if mode is None:
+        return build_model(name, seed=0)
+    tile = TileConfig(device=make_device("softbounds-reference"), update=UpdateConfig(mode=mode, bl=31))
+    return build_model(name, analog=AnalogLayerConfig(tile=tile), seed=0)
+
+
+def ms_per_step(name: str, mode: str | None, batch: int, steps: int, x, y) -> float:
+    model = model_for(name, mode)
+    opt = AnalogOptimizer(model.parameters(), lr=0.05) if mode else torch.optim.SGD(model.parameters(), lr=0.05)
+    it = batches(x, y, batch, True, torch.Generator().manual_seed(0), drop_last=True)
+    data = [next(it) for _ in range(min(steps + 20, len(y) // batch))]
+    for xb, yb in data[:20]:  # warm-up (compilation)
+        opt.zero_grad()
+        F.nll_loss(model(xb), yb).backward()
+        opt.step()
+    t = time.perf_counter()
+    for xb, yb in data[20:]:
+        opt.zero_grad()
+        F.nll_loss(model(xb), yb).backward()
+        opt.step()
+    return (time.perf_counter() - t) / len(data[20:]) * 1e3
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    import numba
+
+    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    x, y = load_dataset("mnist-subset", "train").tensors()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, threads {args.threads}")
+    print(f"{'model':>7} {'batch':>5} {'digital':>9} {'expected':>9} {'stochastic':>10}   (ms per training step)")
+    for batch in (8, 64):
+        row = [ms_per_step("fcn", m, batch, args.steps, x, y) for m in (None, "expected", "stochastic")]
+        print(f"{'fcn':>7} {batch:>5} {row[0]:>9.2f} {row[1]:>9.2f} {row[2]:>10.2f}")
+    dig = ms_per_step("lenet5", None, 8, args.steps // 2, x, y)
+    sto = ms_per_step("lenet5", "stochastic", 8, args.steps // 2, x, y)
+    print(f"{'lenet5':>7} {8:>5} {8e3 / dig:>9.0f} {'':>9} {8e3 / sto:>10.0f}   (images per second)")
+
+
+if __name__ == "__main__":
+    main()
