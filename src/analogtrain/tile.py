@@ -141,8 +141,22 @@ class AnalogTile:
             self._written(w, dw != 0, 0)
         else:
             n = pulses.pulse_counts(dw, self.device.dw_min, cfg.rounding, self.generator, cfg.max_pulses)
-            w = pulses.apply_pulses(self.device, self.params, self.conductance, n, torch.sign(dw), self.generator)
-            self._written(w, n > 0, int(n.sum().item()))
+            self.send_pulses(n * torch.sign(dw))
+
+    def send_pulses(self, counts: torch.Tensor) -> int:
+        """Send ``|counts|`` single pulses of sign(counts) to each element; returns how many were sent.
+
+        A pulse is a physical event, so this bypasses the update mode: each pulse moves an element by
+        ``dw_min * q_sign(w)`` plus cycle noise (``pulses.apply_pulses``).  Used by transfers with
+        thresholds, mixed precision and zero-shifting.
+        """
+        n = counts.double().abs()
+        if not bool((n > 0).any()):
+            return 0
+        w = pulses.apply_pulses(self.device, self.params, self.conductance, n, torch.sign(counts), self.generator)
+        sent = int(n.sum().item())
+        self._written(w, n > 0, sent)
+        return sent
 
     def program(self, target: torch.Tensor) -> None:
         """Set the weight a read sees to ``target`` (conductance = target + reference, clipped)."""

@@ -1,5 +1,19 @@
-"""Training algorithms: plans for which pulses go to which arrays (one file per paper's algorithm)."""
+"""Training algorithms: plans for which pulses go to which arrays (one file per paper's algorithm).
 
+``steps.py`` holds the steps they share; ``ALGORITHMS`` maps each registered name to its class, and
+``make_algorithm(name, out_size, in_size, config, seed, **hyper)`` builds one for a layer.
+"""
+
+from . import steps, zero_shift
+from .mixed_precision import MixedPrecision
 from .sgd import ALGORITHMS, AnalogSGD, DigitalSGD, make_algorithm
+from .tiki_taka import TikiTaka
+from .ttv2 import ResidualLearningV2, TikiTakaV2
 
-__all__ = ["ALGORITHMS", "AnalogSGD", "DigitalSGD", "make_algorithm"]
+for _cls in (TikiTaka, TikiTakaV2, ResidualLearningV2, MixedPrecision):
+    ALGORITHMS[_cls.name] = _cls
+
+__all__ = [
+    "ALGORITHMS", "AnalogSGD", "DigitalSGD", "MixedPrecision", "ResidualLearningV2", "TikiTaka", "TikiTakaV2",
+    "make_algorithm", "steps", "zero_shift",
+]

@@ -25,6 +25,8 @@ Methods (``Method``):
 * ``analog``, mode ``pulses`` — Analog SGD simulated pulse by pulse: each element receives
   ``round(|αg| / Δw_min)`` single pulses of sign −sign(g) (stochastic rounding, as the authors' runs
   had ``sto_round``), capped at ``max_pulses`` (the max BL);
+* ``algorithm`` — any registered algorithm (``algorithms.ALGORITHMS``, e.g. Tiki-Taka) on a 1×D layer,
+  with its options, its arrays on ``device`` (or per array ``devices``) and the same update modes;
 * ``analog``, mode ``stochastic`` — Analog SGD as the authors' simulator (AIHWKIT) runs it: the step
   ``−α Σ_i d_i a_i`` is written sample by sample (i = 1..m, rows a_i of A, d_i = c (a_i·W − b_i + e_i)) as
   rank-one stochastic pulse trains with coincidence counting (papers.md §1.5).  The noise is then
@@ -49,6 +51,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..algorithms import make_algorithm
 from ..algorithms.sgd import AnalogSGD, DigitalSGD
 from ..devices.base import Device
 from ..devices.constant_step import Ideal
@@ -140,7 +143,7 @@ class LeastSquares:
 # =============================================================================================
 # methods and runs
 # =============================================================================================
-KINDS = ("digital", "analog")
+KINDS = ("digital", "analog", "algorithm")
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,10 @@ class Method:
     """Which optimiser runs: digital SGD, or Analog SGD on ``device`` with the tile update ``mode``.
 
     ``update`` holds extra ``UpdateConfig`` fields for the tile (e.g. ``max_pulses``, ``rounding``).
+    Kind ``algorithm`` runs the registered algorithm ``algorithm`` with ``options``; ``devices`` and
+    ``updates`` map an array name (e.g. ``"P"``) to a device other than ``device`` and to
+    ``UpdateConfig`` fields other than ``update`` (Tiki-Taka's W only receives transfers, so its update
+    fields are aihwkit's ``transfer_update``).
     """
 
     kind: str = "digital"
@@ -155,11 +162,15 @@ class Method:
     mode: str = "expected"
     update: dict = field(default_factory=dict)
     label: str = ""
+    algorithm: str = ""
+    options: dict = field(default_factory=dict)
+    devices: dict = field(default_factory=dict)
+    updates: dict = field(default_factory=dict)
 
     def __post_init__(self):
         check_choice("kind", self.kind, KINDS)
-        if self.kind == "analog" and self.device is None:
-            raise ConfigError("an analog method needs a device")
+        if self.kind != "digital" and self.device is None:
+            raise ConfigError(f"an {self.kind} method needs a device")
 
     @classmethod
     def digital(cls, label: str = "digital SGD") -> "Method":
@@ -184,8 +195,25 @@ class Method:
         update and BL management on, as in the authors' AIHWKIT runs)."""
         return cls(kind="analog", device=device, mode="stochastic", update={"bl": int(bl)}, label=label)
 
-    def build(self, dim: int, seed: int) -> AnalogSGD:
+    @classmethod
+    def with_algorithm(cls, name: str, device: Device, options: dict | None = None, mode: str = "expected",
+                       update: dict | None = None, devices: dict | None = None, updates: dict | None = None,
+                       label: str = "") -> "Method":
+        """The registered algorithm ``name`` (e.g. ``"tiki-taka"``) with ``options``, arrays on ``device``
+        with tile update ``mode`` and extra ``update`` fields (per-array overrides: ``devices``, ``updates``)."""
+        return cls(kind="algorithm", device=device, mode=mode, update=dict(update or {}), label=label or name,
+                   algorithm=name, options=dict(options or {}), devices=dict(devices or {}),
+                   updates=dict(updates or {}))
+
+    def build(self, dim: int, seed: int):
         """A 1×dim float64 tile with exact reads, wrapped in the method's optimiser."""
+        if self.kind == "algorithm":
+            cfg = TileConfig.perfect(self.device, mode=self.mode, **self.update)
+            configs = {k: TileConfig.perfect(self.devices.get(k, self.device), mode=self.mode,
+                                             **{**self.update, **self.updates.get(k, {})})
+                       for k in set(self.devices) | set(self.updates)}
+            return make_algorithm(self.algorithm, 1, dim, cfg, sub_seed(seed, "tile"), dtype=DTYPE,
+                                  configs=configs, **self.options)
         if self.kind == "digital":
             tile = AnalogTile(1, dim, TileConfig.perfect(Ideal()), seed=sub_seed(seed, "tile"), dtype=DTYPE)
             return DigitalSGD(tile)
@@ -236,13 +264,14 @@ def run(
     check_range("noise_std", noise_std, 0.0)
     dim = problem.dim
     opt = method.build(dim, seed)
-    opt.tile.program(torch.zeros(dim, dtype=DTYPE) if w0 is None else torch.as_tensor(w0, dtype=DTYPE))
+    w0 = torch.zeros(dim, dtype=DTYPE) if w0 is None else torch.as_tensor(w0, dtype=DTYPE)
+    opt.program(torch.broadcast_to(w0, (dim,)).reshape(1, dim))
     gen = generator(seed, "noise")
     losses = torch.empty(steps + 1, dtype=DTYPE)
     gnorm = torch.empty(steps + 1, dtype=DTYPE) if record_grad else None
     A, b, c = problem.A, problem.b, problem.scale
     inv_dim = 1.0 / dim
-    per_sample = method.kind == "analog" and method.mode == "stochastic"
+    per_sample = method.kind != "digital" and method.mode == "stochastic"
     s_e = noise_std * math.sqrt(dim) / (c * float(A.norm())) if per_sample else 0.0
     for k in range(steps + 1):
         w = opt.weight  # (1, D)

@@ -1,0 +1,379 @@
+"""Shared steps of the residual-learning family, written once (ARCHITECTURE.md, "Habits": optax-like).
+
+Tiki-Taka, residual learning, TT-v2, RL-v2, mixed precision (and later c-TTv2, AGAD, RIDER/E-RIDER and
+multi-tile residual learning) are compositions of the same few steps.  Each step is a small function
+whose state is passed in and handed back explicitly (a buffer tensor, a column pointer), so an
+algorithm class reads like its paper's pseudo-code and keeps all of its state where ``state_dict``
+finds it.
+
+Sign convention (ARCHITECTURE.md): the fast array P accumulates the NEGATIVE gradient
+(``pulse_gradient`` writes ``-alpha * grad``), a slower array moves by ``+beta * read`` of the faster one
+(``transfer_columns``, ``fire_pulses``), and the effective weight is ``W + gamma * P``.
+
+Steps:
+
+* ``Gradient`` -- the batch gradient an algorithm writes: rank-one rows (x, d) of a layer, or a full
+  matrix (toys).  ``scaled_inputs`` / ``scaled`` are the hooks for input choppers (c-TTv2, L1) and a
+  scalar chopper (E-RIDER, P5 eq. 18a).
+* ``pulse_gradient`` -- pulsed update ``P <- P - alpha * grad`` at the tile's update fidelity (P2 eq. 10).
+* ``next_columns`` -- cyclic column pointer (aihwkit's ``n_reads_per_transfer`` consecutive columns).
+* ``read_columns`` -- one-hot reads of columns through the tile's transfer-read periphery.
+* ``decay_filter`` -- ``H <- (1 - beta) H + beta * read`` (P2 eq. 14; also P5's running mean Q, eq. 12).
+* ``accumulate`` -- ``H <- H + lam * read`` (TT-v2, L1 eq. 10).
+* ``threshold_pulses`` -- whole pulses where ``|H| >= threshold``, remainder kept (P2 §5 Fix 2, TT-v2's
+  floor rule, mixed precision).
+* ``fire_pulses`` -- single device pulses of the given signed counts onto (columns of) an array.
+* ``transfer_columns`` -- rank-one pulsed update with one-hot inputs so ``W[:, i] += beta * v`` (P2 eq. 11).
+* ``program_reference`` -- set an array's reference so that it reads ``conductance - estimate``.
+
+``ArrayAlgorithm`` is the plumbing the classes share: named tiles, digital buffers and counters,
+the mixed read ``sum_i c_i * tile_i`` through each tile's periphery, options with validation, and
+``state_dict``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .. import rng
+from ..errors import ConfigError, check_choice, check_range
+from ..tile import AnalogTile, TileConfig
+
+
+def derive_seed(seed: int, tag: int) -> int:
+    """A 63-bit seed for the ``tag``-th array of an algorithm seeded ``seed`` (tag 0 is ``seed`` itself).
+
+    Layers get consecutive seeds (``convert``: seed + i), so a second array must not simply use
+    ``seed + 1`` -- it would share its device sample with the next layer's main array.
+    """
+    if tag == 0:
+        return int(seed)
+    z = int(rng.hash_torch(int(seed), torch.tensor(int(tag), dtype=torch.int64)).item())
+    return z & ((1 << 63) - 1)
+
+
+# =============================================================================================
+# the gradient an algorithm writes
+# =============================================================================================
+@dataclass(frozen=True)
+class Gradient:
+    """The batch gradient: rank-one rows ``grad = d^T x`` (a layer's batch) or a full ``matrix`` (toys)."""
+
+    x: torch.Tensor | None = None  # (B, in)
+    d: torch.Tensor | None = None  # (B, out)
+    matrix: torch.Tensor | None = None  # (out, in)
+
+    @classmethod
+    def rank_one(cls, x, d) -> "Gradient":
+        return cls(x=x, d=d)
+
+    @classmethod
+    def dense(cls, grad) -> "Gradient":
+        return cls(matrix=torch.as_tensor(grad))
+
+    def to_matrix(self) -> torch.Tensor:
+        """``d^T x`` summed over the batch (float64), or the matrix itself."""
+        if self.matrix is not None:
+            return self.matrix.double()
+        return self.d.double().T @ self.x.double()
+
+    def scaled_inputs(self, signs: torch.Tensor) -> "Gradient":
+        """The gradient with column i multiplied by ``signs[i]`` (input chopper, c-TTv2)."""
+        if self.matrix is not None:
+            return Gradient(matrix=self.matrix * signs.to(self.matrix).view(1, -1))
+        return Gradient(x=self.x * signs.to(self.x).view(1, -1), d=self.d)
+
+    def scaled(self, c: float) -> "Gradient":
+        """The gradient times a scalar (E-RIDER's chopper c_k)."""
+        if self.matrix is not None:
+            return Gradient(matrix=self.matrix * c)
+        return Gradient(x=self.x, d=self.d * c)
+
+
+def pulse_gradient(tile: AnalogTile, grad: Gradient, lr: float) -> None:
+    """``P <- P - lr * grad`` by pulses, at the tile's update fidelity (P2 eq. 10 / P1 (TT-P)).
+
+    A layer's batch goes through ``tile.update`` (in ``stochastic`` mode: pulse trains sample by
+    sample, as the hardware writes it); a matrix through ``tile.apply``.
+    """
+    if lr == 0:
+        return
+    if grad.matrix is not None:
+        tile.apply(-lr * grad.matrix.to(tile.conductance.dtype))
+    else:
+        tile.update(grad.x, grad.d, lr)
+
+
+# =============================================================================================
+# reads and digital buffers
+# =============================================================================================
+def next_columns(pointer: int, n: int, size: int, device=None) -> tuple[torch.Tensor, int]:
+    """The ``n`` columns from ``pointer`` on, cyclically, and the advanced pointer."""
+    cols = (pointer + torch.arange(n, device=device)) % size
+    return cols, int((pointer + n) % size)
+
+
+def read_columns(tile: AnalogTile, cols: torch.Tensor) -> torch.Tensor:
+    """Columns ``tile.weight[:, cols]`` read by one-hot MVMs through the transfer-read periphery: (out, k)."""
+    return tile.read(cols)
+
+
+def decay_filter(h: torch.Tensor, read: torch.Tensor, beta: float) -> torch.Tensor:
+    """``(1 - beta) h + beta * read``: first-order low-pass (P2 eq. 14, RL-v2; P5 eq. 12, Lemma 3.10)."""
+    return h + beta * (read.to(h) - h)
+
+
+def accumulate(h: torch.Tensor, read: torch.Tensor, lam: float) -> torch.Tensor:
+    """``h + lam * read``: TT-v2's buffer (L1 eq. 10, papers.md §2.3)."""
+    return h + lam * read.to(h)
+
+
+def threshold_pulses(
+    h: torch.Tensor, threshold: float, max_pulses: int = 1, forget: bool = False, momentum: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Whole pulses where ``|h| >= threshold``; returns ``(signed counts, new h)``.
+
+    ``counts = clamp(trunc(h / threshold), -max_pulses, max_pulses)`` (``max_pulses = 0``: no cap).
+    Where a pulse fires, ``h`` gives up what was sent: ``h - (1 - momentum) * counts * threshold``, or
+    with ``forget`` it is reset to ``momentum * h`` (aihwkit's ``forget_buffer``, papers.md §2.3).
+
+    * RL-v2 (P2 §5, Fix 2): ``max_pulses = 1``, threshold ``dw_min`` -- at most one pulse per element
+      and ``|h|`` drops by exactly the threshold, so it may fire again next time (papers.md §9.1 item 13).
+    * TT-v2 (L1 eq. 10): ``floor_0(h)`` pulses clipped to the train length (usually 1).
+    * mixed precision (papers.md §2.6): ``floor_0(chi / dw_min)`` pulses, no cap.
+    """
+    counts = torch.trunc(h.double() / threshold)
+    if max_pulses:
+        counts = counts.clamp(-max_pulses, max_pulses)
+    fired = counts != 0
+    if forget:
+        new = torch.where(fired, momentum * h, h)
+    else:
+        new = h - ((1 - momentum) * threshold * counts).to(h)
+    return counts, new
+
+
+# =============================================================================================
+# writes onto slower arrays
+# =============================================================================================
+def fire_pulses(tile: AnalogTile, counts: torch.Tensor, cols: torch.Tensor | None = None) -> int:
+    """Send ``|counts|`` single pulses of ``sign(counts)`` to each element (of ``cols`` if given).
+
+    A pulse is a physical event, so this bypasses the tile's update mode: each element moves by
+    ``dw_min * q_sign(w)`` per pulse (plus cycle noise), as ``pulses.apply_pulses`` models it.
+    Returns the number of pulses sent (also added to ``tile.pulse_count``).
+    """
+    counts = counts.double()
+    if cols is not None:
+        full = torch.zeros(tile.shape, dtype=torch.float64, device=counts.device)
+        full[:, cols] = counts
+        counts = full
+    return tile.send_pulses(counts)
+
+
+def transfer_columns(tile: AnalogTile, cols: torch.Tensor, v: torch.Tensor, lr: float) -> None:
+    """``W[:, cols] += lr * v`` as a pulsed rank-one update with one-hot inputs (P2 eq. 11).
+
+    The tile's update is ``W -= lr * d^T x``; with ``x = e_i`` and ``d = -v_i`` (one row per column,
+    written one after the other in ``stochastic`` mode) the array moves by ``+lr * v`` times its
+    response, which is the transfer ``W + beta P * F(W) - beta |P| * G(W)``.
+    """
+    if lr == 0:
+        return
+    onehot = torch.zeros(cols.numel(), tile.shape[1], dtype=tile.conductance.dtype, device=v.device)
+    onehot[torch.arange(cols.numel()), cols] = 1
+    tile.update(onehot, -v.T.to(tile.conductance.dtype), lr)
+
+
+def program_reference(tile: AnalogTile, estimate: torch.Tensor) -> None:
+    """Make the array read ``conductance - estimate`` (a differential read against a reference array).
+
+    Used after zero-shifting (P5 Alg. 1): the estimated symmetric point becomes the reference, so
+    the array reads zero where its response is symmetric.  The copy is exact here; a reference
+    error (P5's ``mu_r``, ``sigma_r``) can be added to ``estimate`` by the caller.
+    """
+    est = torch.as_tensor(estimate, dtype=tile.conductance.dtype, device=tile.conductance.device)
+    tile.reference = torch.broadcast_to(est, tile.shape).clone()
+
+
+# =============================================================================================
+# options
+# =============================================================================================
+@dataclass(frozen=True)
+class Option:
+    """One hyper-parameter: default and allowed values (``kind`` float, int, bool or str)."""
+
+    default: object
+    lo: float = -math.inf
+    hi: float = math.inf
+    lo_open: bool = False
+    choices: tuple = ()
+
+    def check(self, name: str, value):
+        if isinstance(self.default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{name} must be true or false, got {value!r}")
+            return value
+        if isinstance(self.default, str):
+            return check_choice(name, value, self.choices)
+        if isinstance(value, bool):
+            raise ConfigError(f"{name} must be a number, got {value!r}")
+        v = check_range(name, value, self.lo, self.hi, lo_open=self.lo_open)
+        if isinstance(self.default, int):
+            if not float(v).is_integer():
+                raise ConfigError(f"{name} must be a whole number, got {value!r}")
+            return int(v)
+        return v
+
+
+def resolve_options(algorithm: str, spec: dict, given: dict) -> dict:
+    """Defaults of ``spec`` overridden by ``given``; unknown names and bad values raise ConfigError."""
+    unknown = sorted(set(given) - set(spec))
+    if unknown:
+        raise ConfigError(f"unknown option(s) {', '.join(unknown)} for algorithm {algorithm!r}; "
+                          f"known: {', '.join(sorted(spec)) or '(none)'}")
+    return {k: o.check(k, given.get(k, o.default)) for k, o in spec.items()}
+
+
+# =============================================================================================
+# plumbing shared by the algorithm classes
+# =============================================================================================
+class ArrayAlgorithm:
+    """Named analog arrays + digital buffers + counters, with the algorithm interface of ``sgd.py``.
+
+    A subclass defines ``name``, ``OPTIONS`` (name -> ``Option``), ``make`` (build its arrays and
+    buffers into ``self``), ``mix()`` (the terms ``(coefficient, tile)`` of the effective weight),
+    ``program`` and ``update(grad: Gradient, lr)``.  Everything in ``tiles``, ``buffers``,
+    ``counters`` and ``generator`` is checkpointed.
+
+    ``ideal_options``: options under which the algorithm needs no device asymmetry to converge on a
+    symmetric device (the shared invariant tests use them; e.g. Tiki-Taka with gamma = 0 relies on
+    the asymmetry to decay P and oscillates on an ideal device).
+    """
+
+    name = "array-algorithm"
+    OPTIONS: dict = {}
+    ideal_options: dict = {}
+
+    def __init__(self, out_size: int, in_size: int, config: TileConfig | None, seed: int, dtype, device,
+                 options: dict, configs: dict | None = None):
+        self.shape = (int(out_size), int(in_size))
+        self.config = config or TileConfig()
+        self.configs = dict(configs or {})  # per-array TileConfig overrides, by array name
+        self.seed, self.dtype, self.device = int(seed), dtype, device
+        self.opts = options
+        self.tiles: dict[str, AnalogTile] = {}
+        self.buffers: dict[str, torch.Tensor] = {}
+        self.counters: dict[str, int] = {}
+        # the algorithm's own random choices (choppers, random column order), never the global RNG
+        self.generator = torch.Generator(device).manual_seed(derive_seed(self.seed, 1000))
+        self.make()
+        unknown = sorted(set(self.configs) - set(self.tiles))
+        if unknown:
+            raise ConfigError(f"configs names unknown array(s) {', '.join(unknown)}; {self.name} has "
+                              f"{', '.join(self.tiles)}")
+
+    @classmethod
+    def build(cls, out_size: int, in_size: int, config: TileConfig | None = None, seed: int = 0,
+              dtype=torch.float32, device="cpu", configs: dict | None = None, **hyper):
+        """The algorithm with fresh arrays for an ``out_size x in_size`` layer; ``hyper`` = ``OPTIONS``.
+
+        Every array is built from ``config`` unless ``configs`` names it (e.g. ``{"P": TileConfig(...)}``
+        for a residual array on another device, as in P2 Fig. 2).
+        """
+        check_range("out_size", out_size, 1)
+        check_range("in_size", in_size, 1)
+        opts = resolve_options(cls.name, cls.OPTIONS, hyper)
+        return cls(out_size, in_size, config, seed, dtype, device, opts, configs)
+
+    # ---- to override ----------------------------------------------------------------------------
+    def make(self) -> None:
+        raise NotImplementedError
+
+    def mix(self) -> list[tuple[float, AnalogTile]]:
+        raise NotImplementedError
+
+    def update(self, grad: Gradient, lr: float) -> None:
+        raise NotImplementedError
+
+    def program(self, w: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    # ---- helpers for subclasses ---------------------------------------------------------------------
+    def new_tile(self, name: str, tag: int) -> AnalogTile:
+        """An array built from the layer's TileConfig (or ``configs[name]``), seeded by ``derive_seed(seed, tag)``."""
+        t = AnalogTile(*self.shape, self.configs.get(name, self.config), seed=derive_seed(self.seed, tag),
+                       dtype=self.dtype, device=self.device)
+        self.tiles[name] = t
+        return t
+
+    def new_buffer(self, name: str) -> torch.Tensor:
+        """A digital float64 buffer of the layer's shape, zero."""
+        self.buffers[name] = torch.zeros(self.shape, dtype=torch.float64, device=self.device)
+        return self.buffers[name]
+
+    # ---- the algorithm interface (sgd.py) ------------------------------------------------------------
+    @property
+    def weight(self) -> torch.Tensor:
+        """The effective weight ``sum_i c_i * tile_i.weight`` (what forward/backward see)."""
+        terms = [(c, t) for c, t in self.mix() if c != 0]
+        w = terms[0][0] * terms[0][1].weight
+        for c, t in terms[1:]:
+            w = w + c * t.weight
+        return w
+
+    def _mixed(self, v: torch.Tensor, direction: str) -> torch.Tensor:
+        # A weighted sum of arrays read through one periphery: each array does its own MVM (with its
+        # own converters and noise) and the outputs are combined digitally with the coefficients, as
+        # aihwkit does for its compound devices; a zero coefficient costs no read.
+        out = None
+        for c, t in self.mix():
+            if c == 0:
+                continue
+            y = c * getattr(t, direction)(v)
+            out = y if out is None else out + y
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._mixed(x, "forward")
+
+    def backward(self, d: torch.Tensor) -> torch.Tensor:
+        return self._mixed(d, "backward")
+
+    def step(self, x: torch.Tensor, d: torch.Tensor, lr: float) -> None:
+        """One optimizer step of a layer: the wanted SGD change is ``-lr * d^T x``."""
+        self.update(Gradient.rank_one(x, d), float(lr))
+
+    def step_gradient(self, grad: torch.Tensor, lr: float) -> None:
+        """One step with a gradient matrix (least-squares toys)."""
+        self.update(Gradient.dense(grad), float(lr))
+
+    def scaled_lr(self, name: str, lr: float) -> float:
+        """Option ``name`` times ``lr`` if option ``scale_<name>`` is set, else the option itself."""
+        return self.opts[name] * (lr if self.opts.get(f"scale_{name}", False) else 1.0)
+
+    @property
+    def pulse_count(self) -> int:
+        return sum(t.pulse_count for t in self.tiles.values())
+
+    def state_dict(self) -> dict:
+        return {
+            "tiles": {k: t.state_dict() for k, t in self.tiles.items()},
+            "buffers": {k: b.clone() for k, b in self.buffers.items()},
+            "counters": dict(self.counters),
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        if set(state["tiles"]) != set(self.tiles) or set(state["buffers"]) != set(self.buffers):
+            raise ConfigError(f"state holds arrays {sorted(state['tiles'])} and buffers {sorted(state['buffers'])}; "
+                              f"{self.name} has {sorted(self.tiles)} and {sorted(self.buffers)}")
+        for k, t in self.tiles.items():
+            t.load_state_dict(state["tiles"][k])
+        for k in self.buffers:
+            self.buffers[k] = state["buffers"][k].to(self.buffers[k]).clone()
+        self.counters = {k: int(v) for k, v in state["counters"].items()}
+        self.generator.set_state(state["generator"])

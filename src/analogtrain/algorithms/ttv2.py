@@ -1,0 +1,76 @@
+"""TT-v2 and Residual Learning v2: a digital buffer H between P and W, and threshold transfer.
+
+Both add to Tiki-Taka (``tiki_taka.py``; same arrays, options, learning-rate rules and column
+schedule) a float buffer ``H`` of W's shape, in W's weight units.  At a transfer, for the columns
+``cols`` of the schedule (``v`` = the periphery read of P's columns, with its read noise eps):
+
+* TT-v2 (Gokmen 2021 as recapped by L1 eq. 10 and P2 App. D; papers.md §2.3):
+  ``H <- H + beta v``, gradient at W (``gamma = 0`` by default).
+* RL-v2 (P2 §5, eq. 14 and "Fix 2"): ``H_{k+1/2} = (1 - beta) H_k + beta (P_{k+1} + eps)``, gradient at
+  ``W_bar = W + gamma P`` (default gamma 0.4, P2's experiments).  ``beta`` must be <= 1.
+
+then wherever ``|H| >= threshold`` (``threshold = threshold_scale * dw_min`` of W; P2: dw_min) W gets
+``trunc(H / threshold)`` single pulses of sign(H), at most ``max_pulses`` (RL-v2: one), and H gives
+up what was sent (``H - pulses * threshold``; or, with ``forget_buffer``, H <- momentum H where it
+fired, aihwkit's TT-v2 variant).  Since ``W + H`` gains ``beta v`` per transfer (less the decay of the
+sub-threshold remainder in RL-v2), W follows ``W + beta P`` in whole pulses: the buffer keeps what one
+pulse cannot yet express, and RL-v2's decay averages the read noise out (P2 §5, Fix 1).
+
+Letters: P2's alpha (fast lr) and beta (transfer / filter rate) are ours; L1's lambda_A is alpha and
+lambda_H is beta (in weight units; aihwkit's buffer counts in pulses of W).
+"""
+
+from __future__ import annotations
+
+from ..errors import ConfigError
+from .steps import Option, accumulate, decay_filter, fire_pulses, read_columns, threshold_pulses
+from .tiki_taka import RESIDUAL_OPTIONS, TikiTaka
+
+BUFFER_OPTIONS = {
+    **RESIDUAL_OPTIONS,
+    "threshold_scale": Option(1.0, lo=0.0, lo_open=True),  # threshold in units of W's dw_min
+    "max_pulses": Option(1, lo=0),  # per element per transfer (0 = no cap)
+    "forget_buffer": Option(False),
+    "momentum": Option(0.0, lo=0.0, hi=1.0),
+}
+
+
+class TikiTakaV2(TikiTaka):
+    """TT-v2: P -> digital accumulator H -> threshold pulses on W (papers.md §2.3)."""
+
+    name = "ttv2"
+    OPTIONS = BUFFER_OPTIONS
+    ideal_options = {"gamma": 0.4}
+    decay = False  # TT-v2 accumulates; RL-v2 low-pass filters
+
+    def make(self) -> None:
+        super().make()
+        self.new_buffer("H")
+
+    def program(self, w) -> None:
+        super().program(w)
+        self.buffers["H"].zero_()
+
+    def transfer(self, cols, beta: float) -> None:
+        h, v = self.buffers["H"][:, cols], read_columns(self.P, cols)
+        if self.decay:
+            if beta > 1:
+                raise ConfigError(f"transfer_lr = {self.opts['transfer_lr']:g} gives a filter rate beta = {beta:g}"
+                                  " outside the allowed range (0, 1] (RL-v2: H <- (1 - beta) H + beta P)")
+            h = decay_filter(h, v, beta)  # P2 eq. 14
+        else:
+            h = accumulate(h, v, beta)  # L1 eq. 10
+        n, h = threshold_pulses(h, self.opts["threshold_scale"] * self.W.device.dw_min, self.opts["max_pulses"],
+                                self.opts["forget_buffer"], self.opts["momentum"])
+        self.buffers["H"][:, cols] = h
+        fire_pulses(self.W, n, cols)  # P2 §5 Fix 2: sign(H) pulses where |H| >= threshold
+
+
+class ResidualLearningV2(TikiTakaV2):
+    """RL-v2 (P2 §5): gradient at W + gamma P, decaying buffer, at most one pulse per element."""
+
+    name = "rlv2"
+    OPTIONS = {**BUFFER_OPTIONS, "gamma": Option(0.4, lo=0.0), "transfer_lr": Option(0.1, lo=0.0, lo_open=True),
+               "scale_transfer_lr": Option(False)}
+    ideal_options = {}
+    decay = True
