@@ -151,3 +151,15 @@ def test_cli_train_reports_accuracy_and_rejects_bad_keys(tmp_path, capsys):
     assert "foo" in capsys.readouterr().err
     assert main(["train", "--set", "lr=abc"]) == 2
     assert "lr" in capsys.readouterr().err
+
+
+def test_zero_shift_calibration_runs_before_training(tmp_path):
+    """``calibration=zero-shift`` calibrates every layer's array first and counts its pulses."""
+    cfg = tiny(epochs=1, compare_digital=False, calibration="zero-shift", calibration_pulses=20)
+    summary = train_mod.train(cfg, tmp_path, progress=False, log=lambda *a: None)
+    sizes = 784 * 256 + 256 * 128 + 128 * 10
+    # 20 calibration pulses per element (4.7 M) on top of training's (about 0.6 M in this tiny run)
+    assert summary["analog"]["pulses"] > 20 * sizes
+    with pytest.raises(ConfigError, match="calibration"):
+        train_mod.train(tiny(algorithm="digital-sgd", calibration="zero-shift"), tmp_path / "d",
+                        progress=False, log=lambda *a: None)

@@ -38,6 +38,8 @@ class TrainConfig:
     device_params: dict = field(default_factory=dict)
     algorithm: str = "analog-sgd"
     algorithm_params: dict = field(default_factory=dict)
+    calibration: str = "none"  # "zero-shift": calibrate each layer's gradient array first (P5 Alg. 1)
+    calibration_pulses: int = 1000
     update: dict = field(default_factory=dict)  # UpdateConfig fields (mode, bl, ...)
     periphery: str = "default"  # forward/backward reads: "default" (P2 Table 4) or "perfect"
     periphery_params: dict = field(default_factory=dict)  # IOConfig overrides for forward and backward
@@ -56,12 +58,13 @@ class TrainConfig:
     def __post_init__(self):
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("periphery", self.periphery, PERIPHERIES)
+        check_choice("calibration", self.calibration, ("none", "zero-shift"))
         check_range("lr", self.lr, 0.0, lo_open=True)
         check_range("digital_lr", self.digital_lr, 0.0)
         check_range("gamma", self.gamma, 0.0, 1.0, lo_open=True)
         for name in ("step_size", "batch", "epochs"):
             check_range(name, getattr(self, name), 1)
-        for name in ("train_limit", "test_limit", "seed"):
+        for name in ("train_limit", "test_limit", "seed", "calibration_pulses"):
             check_range(name, getattr(self, name), 0)
         for name in ("device_params", "algorithm_params", "update", "periphery_params"):
             if not isinstance(getattr(self, name), dict):

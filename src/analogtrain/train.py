@@ -76,7 +76,10 @@ def layer_config(cfg: TrainConfig) -> AnalogLayerConfig:
     if cfg.periphery_params:
         io = _replace(io, "periphery", cfg.periphery_params)
     tile = TileConfig(device=device, update=_replace(UpdateConfig(), "update", cfg.update), forward=io, backward=io)
-    return AnalogLayerConfig(tile=tile, algorithm=cfg.algorithm, options=dict(cfg.algorithm_params),
+    options = dict(cfg.algorithm_params)
+    if cfg.calibration != "none":
+        options.update(calibration=cfg.calibration, calibration_pulses=cfg.calibration_pulses)
+    return AnalogLayerConfig(tile=tile, algorithm=cfg.algorithm, options=options,
                              learn_out_scale=cfg.learn_out_scale)
 
 

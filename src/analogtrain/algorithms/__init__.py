@@ -9,8 +9,10 @@ from .mixed_precision import MixedPrecision
 from .sgd import ALGORITHMS, AnalogSGD, DigitalSGD, make_algorithm
 from .tiki_taka import TikiTaka
 from .ttv2 import ResidualLearningV2, TikiTakaV2
+from .cttv2 import ChoppedTTv2
+from .agad import AGAD
 
-for _cls in (TikiTaka, TikiTakaV2, ResidualLearningV2, MixedPrecision):
+for _cls in (TikiTaka, TikiTakaV2, ResidualLearningV2, MixedPrecision, ChoppedTTv2, AGAD):
     ALGORITHMS[_cls.name] = _cls
 
 __all__ = [

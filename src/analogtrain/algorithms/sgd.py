@@ -14,6 +14,8 @@ import torch
 
 from ..errors import ConfigError
 from ..tile import AnalogTile, TileConfig
+from .steps import Option, resolve_options
+from .zero_shift import MODES, calibrate
 
 
 class AnalogSGD:
@@ -25,17 +27,26 @@ class AnalogSGD:
     """
 
     name = "analog-sgd"
+    # zero-shifting first (P5 Alg. 1) makes the array read zero at its symmetric point
+    OPTIONS = {
+        "calibration": Option("none", choices=("none", "zero-shift")),
+        "calibration_pulses": Option(1000, lo=0),
+        "calibration_mode": Option("random", choices=MODES),
+    }
 
     def __init__(self, tile: AnalogTile):
         self.tile = tile
+        self.calibration_pulses = 0
 
     @classmethod
     def build(cls, out_size: int, in_size: int, config: TileConfig | None = None, seed: int = 0,
               dtype=torch.float32, device="cpu", **hyper) -> "AnalogSGD":
         """The algorithm with freshly constructed arrays for an ``out_size x in_size`` layer."""
-        if hyper:
-            raise ConfigError(f"{cls.name} takes no hyper-parameters, got: {', '.join(sorted(hyper))}")
-        return cls(AnalogTile(out_size, in_size, config, seed=seed, dtype=dtype, device=device))
+        opts = resolve_options(cls.name, cls.OPTIONS, hyper)
+        algo = cls(AnalogTile(out_size, in_size, config, seed=seed, dtype=dtype, device=device))
+        if opts["calibration"] == "zero-shift":
+            algo.calibration_pulses = calibrate(algo.tile, opts["calibration_pulses"], opts["calibration_mode"])
+        return algo
 
     def program(self, w: torch.Tensor) -> None:
         self.tile.program(w)
@@ -75,6 +86,7 @@ class DigitalSGD(AnalogSGD):
     """
 
     name = "digital-sgd"
+    OPTIONS = {}
 
     def step(self, x, d, lr):
         self.step_gradient(d.T.double() @ x.double(), lr)

@@ -25,10 +25,15 @@ Steps:
 * ``fire_pulses`` -- single device pulses of the given signed counts onto (columns of) an array.
 * ``transfer_columns`` -- rank-one pulsed update with one-hot inputs so ``W[:, i] += beta * v`` (P2 eq. 11).
 * ``program_reference`` -- set an array's reference so that it reads ``conductance - estimate``.
+* ``chop_period`` / ``chopper_flips`` -- which choppers flip after a read or step: with probability
+  ``prob`` (random) or every ``max(ceil(1/prob), 2)`` reads (periodic); c-TTv2, AGAD (L1), E-RIDER (P5 eq. 17).
+  (The running means of AGAD and RIDER are ``decay_filter``.)
 
 ``ArrayAlgorithm`` is the plumbing the classes share: named tiles, digital buffers and counters,
 the mixed read ``sum_i c_i * tile_i`` through each tile's periphery, options with validation, and
-``state_dict``.
+``state_dict``.  A term of ``mix()`` may also carry a per-column coefficient vector (input choppers:
+``tile.forward(x * c)``) and/or a digital matrix instead of a tile (a digitally held reference, e.g.
+RIDER's Q or AGAD's p_ref, applied exactly).
 """
 
 from __future__ import annotations
@@ -199,6 +204,25 @@ def program_reference(tile: AnalogTile, estimate: torch.Tensor) -> None:
     tile.reference = torch.broadcast_to(est, tile.shape).clone()
 
 
+def chop_period(prob: float) -> int:
+    """Reads between flips of a periodic chopper: ``max(ceil(1/prob), 2)`` (aihwkit ``in_chop_random=False``); 0 if ``prob = 0``."""
+    return 0 if prob <= 0 else max(math.ceil(1.0 / prob - 1e-12), 2)
+
+
+def chopper_flips(reads: torch.Tensor, prob: float, random: bool, generator: torch.Generator) -> torch.Tensor:
+    """Which choppers flip now (bool, shape of ``reads``).
+
+    ``reads`` counts each chopper's reads (or steps) including the current one.  ``random``: each flips
+    independently with probability ``prob`` (L1 ``in_chop_prob``; P5 eq. 17, ``c_{k+1} = -c_k`` w.p. p);
+    else a chopper flips every ``chop_period(prob)`` reads.  ``prob = 0``: never.
+    """
+    if prob <= 0:
+        return torch.zeros(reads.shape, dtype=torch.bool, device=reads.device)
+    if random:
+        return torch.rand(reads.shape, generator=generator, dtype=torch.float64, device=reads.device) < prob
+    return torch.remainder(reads.round().long(), chop_period(prob)) == 0
+
+
 # =============================================================================================
 # options
 # =============================================================================================
@@ -241,6 +265,36 @@ def resolve_options(algorithm: str, spec: dict, given: dict) -> dict:
 # =============================================================================================
 # plumbing shared by the algorithm classes
 # =============================================================================================
+def _is_zero(c) -> bool:
+    return not bool(torch.as_tensor(c).any()) if isinstance(c, torch.Tensor) else c == 0
+
+
+def _matrix(t) -> torch.Tensor:
+    return t if isinstance(t, torch.Tensor) else t.weight
+
+
+def _coef(c, t):
+    """A coefficient as a scalar or a per-column row (broadcast over the output dimension)."""
+    if isinstance(c, torch.Tensor):
+        return c.to(_matrix(t).dtype).view(1, -1)
+    return c
+
+
+def _term(c, t, v: torch.Tensor, direction: str) -> torch.Tensor:
+    """``c * t`` applied to ``v``: a tile through its periphery, a digital matrix exactly.
+
+    A per-column coefficient vector (length in_size) scales the inputs of a forward pass and the
+    outputs of a backward pass (an input chopper: ``(M diag c) x``, ``(M diag c)^T d``).
+    """
+    cols = isinstance(c, torch.Tensor)
+    if direction == "forward":
+        x = v * c.to(v.dtype) if cols else v
+        y = (x.to(t.dtype) @ t.T).to(v.dtype) if isinstance(t, torch.Tensor) else t.forward(x)
+        return y if cols else c * y
+    z = (v.to(t.dtype) @ t).to(v.dtype) if isinstance(t, torch.Tensor) else t.backward(v)
+    return z * c.to(z.dtype) if cols else c * z
+
+
 class ArrayAlgorithm:
     """Named analog arrays + digital buffers + counters, with the algorithm interface of ``sgd.py``.
 
@@ -319,10 +373,10 @@ class ArrayAlgorithm:
     @property
     def weight(self) -> torch.Tensor:
         """The effective weight ``sum_i c_i * tile_i.weight`` (what forward/backward see)."""
-        terms = [(c, t) for c, t in self.mix() if c != 0]
-        w = terms[0][0] * terms[0][1].weight
+        terms = [(c, t) for c, t in self.mix() if not _is_zero(c)]
+        w = _coef(terms[0][0], terms[0][1]) * _matrix(terms[0][1])
         for c, t in terms[1:]:
-            w = w + c * t.weight
+            w = w + _coef(c, t) * _matrix(t)
         return w
 
     def _mixed(self, v: torch.Tensor, direction: str) -> torch.Tensor:
@@ -331,9 +385,9 @@ class ArrayAlgorithm:
         # aihwkit does for its compound devices; a zero coefficient costs no read.
         out = None
         for c, t in self.mix():
-            if c == 0:
+            if _is_zero(c):
                 continue
-            y = c * getattr(t, direction)(v)
+            y = _term(c, t, v, direction)
             out = y if out is None else out + y
         return out
 
