@@ -105,6 +105,31 @@ def pulse_counts(
     return n.clamp(max=max_pulses) if max_pulses else n
 
 
+def run_with_noise(device: Device, p: DeviceParams, w: torch.Tensor, n: torch.Tensor, sign: torch.Tensor,
+                   normal) -> torch.Tensor:
+    """``n`` pulses of ``sign`` on every element (float64) with cycle-to-cycle noise (P2 eq. 26).
+
+    Noise-free and additive-noise runs use the family's closed form when it has one: one normal
+    per element, ``normal(0)``, scaled by the run's noise gain.  Otherwise the pulses are applied one
+    at a time, pulse ``k`` drawing ``normal(k)``.  ``normal(k)`` returns a tensor of ``w``'s shape.
+    """
+    sigma, additive = device.dw_min_std, device.c2c_mode == "additive"
+    slope = torch.where(sign > 0, p.up, p.down)
+    if sigma == 0 or (device.has_closed_form and additive):
+        new = device.run(w, n, sign, p)
+        if sigma > 0:
+            gain = device.noise_gain(n, sign, p)
+            new = device.clip(new + sign * device.dw_min * slope * sigma * gain * normal(0), p)
+        return new
+    new = w
+    for k in range(int(n.max().item()) if n.numel() else 0):
+        q = torch.where(sign > 0, device.q_plus(new, p), device.q_minus(new, p))
+        xi = normal(k)
+        noisy = q + slope * sigma * xi if additive else q * (1 + sigma * xi)
+        new = torch.where(n > k, device.clip(new + sign * device.dw_min * noisy, p), new)
+    return new
+
+
 def apply_pulses(
     device: Device,
     p: DeviceParams,
@@ -113,41 +138,18 @@ def apply_pulses(
     sign: torch.Tensor,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Apply ``n`` pulses of ``sign`` to each element, touching only elements with n > 0.
-
-    Noise-free and additive-noise runs use the family's closed form when it has one (one normal
-    per element, scaled by the run's noise gain); otherwise pulses are applied one at a time.
-    """
+    """Apply ``n`` pulses of ``sign`` to each element (``run_with_noise``), touching only elements with n > 0."""
     flat = w.reshape(-1)
     idx = (n.reshape(-1) > 0).nonzero().squeeze(1)
     if idx.numel() == 0:
         return w
     sub = DeviceParams(*(torch.broadcast_to(t, w.shape).reshape(-1)[idx] for t in p.state_dict().values()))
     w0, ns, ss = flat[idx].double(), n.reshape(-1)[idx].double(), sign.reshape(-1)[idx].double()
-    sigma = device.dw_min_std
-    slope = torch.where(ss > 0, sub.up, sub.down)
-    if sigma == 0 or (device.has_closed_form and device.c2c_mode == "additive"):
-        new = device.run(w0, ns, ss, sub)
-        if sigma > 0:
-            xi = torch.randn(w0.shape, generator=generator, dtype=torch.float64, device=w.device)
-            gain = device.noise_gain(ns, ss, sub)
-            new = device.clip(new + ss * device.dw_min * slope * sigma * gain * xi, sub)
-    else:
-        new = w0
-        for k in range(int(ns.max().item())):
-            q = torch.where(ss > 0, device.q_plus(new, sub), device.q_minus(new, sub))
-            xi = torch.randn(w0.shape, generator=generator, dtype=torch.float64, device=w.device)
-            noisy = q + slope * sigma * xi if device.c2c_mode == "additive" else q * (1 + sigma * xi)
-            new = torch.where(ns > k, device.clip(new + ss * device.dw_min * noisy, sub), new)
+    randn = lambda k: torch.randn(w0.shape, generator=generator, dtype=torch.float64, device=w.device)  # noqa: E731
+    new = run_with_noise(device, sub, w0, ns, ss, randn)
     out = flat.clone()
     out[idx] = new.to(w.dtype)
     return out.reshape(w.shape)
-
-
-def pulsed_update(device, p, w, dw, cfg: UpdateConfig, generator=None) -> torch.Tensor:
-    """``pulses`` mode: dW as rounded single pulses of sign(dW) (P2 eq. 26 and 29)."""
-    n = pulse_counts(dw, device.dw_min, cfg.rounding, generator, cfg.max_pulses)
-    return apply_pulses(device, p, w, n, torch.sign(dw), generator)
 
 
 # =============================================================================================
@@ -220,7 +222,6 @@ def stochastic_update_reference(
     touched = torch.zeros(w.shape, dtype=torch.bool, device=w.device)
     jj = torch.arange(n_out, device=w.device).view(-1, 1)
     ii = torch.arange(n_in, device=w.device).view(1, -1)
-    sigma, additive = device.dw_min_std, device.c2c_mode == "additive"
     total = 0
     for b in range(x.shape[0]):
         if bl[b] == 0:
@@ -229,21 +230,8 @@ def stochastic_update_reference(
         bits_d = ((md[b].view(1, -1) & weights.view(-1, 1)) != 0).double()  # (BL, n_out)
         n = bits_d.T @ bits_x  # coincidences per element
         sign = -torch.sign(d[b].double()).view(-1, 1) * torch.sign(x[b].double()).view(1, -1)
-        w64 = w.double()
-        slope = torch.where(sign > 0, p.up, p.down)
-        if sigma == 0 or (device.has_closed_form and additive):
-            new = device.run(w64, n, sign, p)
-            if sigma > 0:
-                xi = rng.normal_torch(seeds[1], _noise_counter(b, jj, ii, 0, n_out, n_in, cfg.bl))
-                gain = device.noise_gain(n, sign, p)
-                new = device.clip(new + sign * device.dw_min * slope * sigma * gain * xi, p)
-        else:
-            new = w64
-            for k in range(int(n.max().item())):
-                q = torch.where(sign > 0, device.q_plus(new, p), device.q_minus(new, p))
-                xi = rng.normal_torch(seeds[1], _noise_counter(b, jj, ii, k, n_out, n_in, cfg.bl))
-                noisy = q + slope * sigma * xi if additive else q * (1 + sigma * xi)
-                new = torch.where(n > k, device.clip(new + sign * device.dw_min * noisy, p), new)
+        normal = lambda k: rng.normal_torch(seeds[1], _noise_counter(b, jj, ii, k, n_out, n_in, cfg.bl))  # noqa: E731
+        new = run_with_noise(device, p, w.double(), n, sign, normal)
         hit = n > 0
         w = torch.where(hit, new.to(w.dtype), w)
         touched |= hit
