@@ -44,7 +44,7 @@ class AnalogSGD:
         """The algorithm with freshly constructed arrays for an ``out_size x in_size`` layer."""
         opts = resolve_options(cls.name, cls.OPTIONS, hyper)
         algo = cls(AnalogTile(out_size, in_size, config, seed=seed, dtype=dtype, device=device))
-        if opts["calibration"] == "zero-shift":
+        if opts.get("calibration") == "zero-shift":
             algo.calibration_pulses = calibrate(algo.tile, opts["calibration_pulses"], opts["calibration_mode"])
         return algo
 
