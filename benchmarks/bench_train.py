@@ -3,8 +3,9 @@
 Prints ms per step of the papers' FCN (784-256-128-10, sigmoid, all layers analog) at batch 8 and
 64 for: plain digital torch (nn.Linear + torch.optim.SGD), analog tiles with ``expected`` updates,
 and analog tiles with ``stochastic`` pulse-train updates (soft-bounds device with aihwkit's default
-30 % variations, BL 31 with update-BL and update management, default periphery); and images per
-second of the LeNet-5 CNN at batch 8 (digital and stochastic).  Real MNIST batches from the
+30 % variations, BL 31 with update-BL and update management, default periphery); the same
+stochastic step for the residual-learning algorithms (Tiki-Taka, c-TTv2, AGAD, default options);
+and images per second of the LeNet-5 CNN at batch 8 (digital and stochastic).  Real MNIST batches from the
 embedded subset; the first steps (numba compilation, warm-up) are not timed.
 
     python benchmarks/bench_train.py [--steps 200] [--threads N]
@@ -28,15 +29,15 @@ from analogtrain.pulses import UpdateConfig
 from analogtrain.tile import TileConfig
 
 
-def model_for(name: str, mode: str | None):
+def model_for(name: str, mode: str | None, algorithm: str = "analog-sgd"):
     if mode is None:
         return build_model(name, seed=0)
     tile = TileConfig(device=make_device("softbounds-reference"), update=UpdateConfig(mode=mode, bl=31))
-    return build_model(name, analog=AnalogLayerConfig(tile=tile), seed=0)
+    return build_model(name, analog=AnalogLayerConfig(tile=tile, algorithm=algorithm), seed=0)
 
 
-def ms_per_step(name: str, mode: str | None, batch: int, steps: int, x, y) -> float:
-    model = model_for(name, mode)
+def ms_per_step(name: str, mode: str | None, batch: int, steps: int, x, y, algorithm: str = "analog-sgd") -> float:
+    model = model_for(name, mode, algorithm)
     opt = AnalogOptimizer(model.parameters(), lr=0.05) if mode else torch.optim.SGD(model.parameters(), lr=0.05)
     it = batches(x, y, batch, True, torch.Generator().manual_seed(0), drop_last=True)
     data = [next(it) for _ in range(min(steps + 20, len(y) // batch))]
@@ -67,6 +68,13 @@ def main():
     for batch in (8, 64):
         row = [ms_per_step("fcn", m, batch, args.steps, x, y) for m in (None, "expected", "stochastic")]
         print(f"{'fcn':>7} {batch:>5} {row[0]:>9.2f} {row[1]:>9.2f} {row[2]:>10.2f}")
+    from analogtrain.algorithms import ALGORITHMS
+
+    algorithms = [a for a in ("analog-sgd", "tiki-taka", "cttv2", "agad") if a in ALGORITHMS]
+    print(f"{'model':>7} {'batch':>5} " + " ".join(f"{a:>10}" for a in algorithms) + "   (ms per stochastic step)")
+    for batch in (8, 64):
+        row = [ms_per_step("fcn", "stochastic", batch, args.steps, x, y, a) for a in algorithms]
+        print(f"{'fcn':>7} {batch:>5} " + " ".join(f"{v:>10.2f}" for v in row))
     dig = ms_per_step("lenet5", None, 8, args.steps // 2, x, y)
     sto = ms_per_step("lenet5", "stochastic", 8, args.steps // 2, x, y)
     print(f"{'lenet5':>7} {8:>5} {8e3 / dig:>9.0f} {'':>9} {8e3 / sto:>10.0f}   (images per second)")

@@ -11,8 +11,11 @@ from .tiki_taka import TikiTaka
 from .ttv2 import ResidualLearningV2, TikiTakaV2
 from .cttv2 import ChoppedTTv2
 from .agad import AGAD
+from .rider import ERIDER, RIDER
+from .multi_tile import MultiTile
 
-for _cls in (TikiTaka, TikiTakaV2, ResidualLearningV2, MixedPrecision, ChoppedTTv2, AGAD):
+for _cls in (TikiTaka, TikiTakaV2, ResidualLearningV2, MixedPrecision, ChoppedTTv2, AGAD, RIDER, ERIDER,
+             MultiTile):
     ALGORITHMS[_cls.name] = _cls
 
 __all__ = [

@@ -32,7 +32,8 @@ class AGAD(ChoppedTTv2):
 
     name = "agad"
     OPTIONS = {**CHOP_OPTIONS, "tail_weightening": Option(5.0, lo=0.0, lo_open=True)}
-    ideal_options = {"gamma": 0.4}
+    # on a symmetric device W must be able to follow: no cap on the pulses per transfer
+    ideal_options = {"gamma": 0.4, "max_pulses": 0}
 
     def make(self) -> None:
         super().make()

@@ -40,7 +40,8 @@ class ChoppedTTv2(TikiTakaV2):
 
     name = "cttv2"
     OPTIONS = CHOP_OPTIONS
-    ideal_options = {"gamma": 0.4}
+    # on a symmetric device W must be able to follow: no cap on the pulses per transfer
+    ideal_options = {"gamma": 0.4, "max_pulses": 0}
 
     def make(self) -> None:
         super().make()

@@ -205,7 +205,7 @@ def program_reference(tile: AnalogTile, estimate: torch.Tensor) -> None:
 
 
 def chop_period(prob: float) -> int:
-    """Reads between flips of a periodic chopper: ``max(ceil(1/prob), 2)`` (aihwkit ``in_chop_random=False``); 0 if ``prob = 0``."""
+    """Reads between flips of a periodic chopper: ``max(ceil(1/prob), 2)`` (``in_chop_random=False``); 0 if prob = 0."""
     return 0 if prob <= 0 else max(math.ceil(1.0 / prob - 1e-12), 2)
 
 

@@ -1,0 +1,168 @@
+"""Multi-tile residual learning (P3, papers.md §5(b)-(d); Algorithm 1, eq. 4-7, Theorem 3).
+
+A weight is a geometric sum of N + 1 low-precision tiles, W^(0) the coarsest, W^(N) the finest:
+
+    W_bar = sum_{n=0}^{N} gamma^n W^(n),        gamma in (0, 1)           (option ``n_tiles`` = N + 1 >= 2)
+
+Each step (Algorithm 1, our sign convention = P3's):
+  2. the gradient (taken at W_bar) is pulsed onto the finest tile:  W^(N) <- W^(N) - alpha grad   (eq. 6)
+  4. for n = N-1 down to 0: if tile n+1 finished its inner loop (t_{n+1} mod T_{n+1} = 0), one column of
+     W^(n+1) (cyclic pointer per source tile) is read and pulsed into W^(n):
+         W^(n)[:, i] <- W^(n)[:, i] + beta_n W^(n+1)[:, i]   (eq. 7, open loop, at W^(n)'s response)
+
+Multi-timescale counters (eq. 7): tile n keeps ``t_n = floor(t / prod_{n'=n+1}^{N} T_{n'})`` (counters
+``t0`` .. ``tN``; ``tN`` = t).  Options, in aihwkit's ``TransferCompound`` order (index i = 0 is the transfer
+out of the gradient tile W^(N) into W^(N-1), i = N-1 the one into W^(0)):
+
+* ``transfer_every``: the inner-loop lengths ``[T_N, T_{N-1}, ..., T_1]`` (list of N), or a scalar T_N with
+  ``T_{N-i} = transfer_every * transfer_every_growth^i`` -- P3's MNIST setting ``[2 * 5^i]`` is the default
+  (2, growth 5), its toy ``[2 * 2^i]`` is growth 2.  Transfer i happens after T_{N-i} updates of its source
+  tile, i.e. every ``p_i = T_N T_{N-1} ... T_{N-i}`` optimizer steps (``periods``) [I: P3's counters
+  t_n = floor(t / prod T) and Thm 3's T_n >= Theta(1/gamma) for every tile; with the list read as global
+  periods instead, the cascade of integrators is unstable for 3+ tiles].  (A list of N + 1 entries,
+  aihwkit's layout, has its last one ignored.)
+* ``transfer_lr``: a list of N rates, or a scalar base with ``beta_i = transfer_lr * transfer_lr_growth^i``
+  (P3: ``0.1 * 1.2^i``, not scaled by the optimizer lr: ``scale_transfer_lr = false``).
+* ``fast_lr`` / ``scale_fast_lr``: alpha of eq. 6 (default: the optimizer lr).
+* ``n_columns``: columns read per transfer (P3: one).
+
+Warm start (Algorithm 1 step 3, an experimental device of P3 not covered by its theory; off by
+default, ``warm_start``): a tile pointer k starts at 0; while k < N, every p_0 steps W^(N) is
+transferred onto tile k (rate beta_0) instead of the cascade; when the loss plateaus k <- k + 1.  The
+plateau rule needs the loss, which the optimizer does not pass to an algorithm: call
+``observe_loss(loss)`` once per step (nothing calls it yet).  LossPlateau: for k <= 3 "aggressive"
+(the last loss exceeds the previous one), else "mild" (at least 2 increases among the last 5 steps,
+needing >= 6 entries); [I] the history restarts at every switch.
+
+``calibration = "zero-shift"`` zero-shifts every tile at build time (P3 Assumption 4 needs G(0) = 0 on
+each tile).  Design rule (P3 App. J.3): gamma slightly above 1 / n_states of a tile.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..errors import ConfigError
+from .steps import ArrayAlgorithm, Gradient, Option, next_columns, pulse_gradient, read_columns, transfer_columns
+from .tiki_taka import RESIDUAL_OPTIONS
+from .zero_shift import calibrate
+
+
+class ScalarOrList(Option):
+    """An option that is a number or a list of numbers, each checked as the scalar option would be."""
+
+    def check(self, name: str, value):
+        if isinstance(value, (list, tuple)):
+            if not value:
+                raise ConfigError(f"{name} must not be an empty list")
+            return tuple(Option.check(self, f"{name}[{i}]", v) for i, v in enumerate(value))
+        return Option.check(self, name, value)
+
+
+HISTORY = 6  # losses the plateau rule looks at
+
+
+class MultiTile(ArrayAlgorithm):
+    """P3 Algorithm 1: N + 1 tiles, composite sum gamma^n W^(n), multi-timescale cascade of transfers."""
+
+    name = "multi-tile"
+    OPTIONS = {
+        **RESIDUAL_OPTIONS,
+        "n_tiles": Option(3, lo=2),
+        "gamma": Option(0.5, lo=0.0, hi=1.0, lo_open=True),
+        "transfer_every": ScalarOrList(2, lo=1),
+        "transfer_every_growth": Option(5, lo=1),
+        "transfer_lr": ScalarOrList(0.1, lo=0.0, lo_open=True),
+        "transfer_lr_growth": Option(1.2, lo=0.0, lo_open=True),
+        "scale_transfer_lr": Option(False),
+        "warm_start": Option(False),
+    }
+    # two tiles with these settings are residual learning (tiki-taka, gamma 0.4)
+    ideal_options = {"n_tiles": 2, "gamma": 0.4, "transfer_every": 1, "transfer_lr": 1.0, "scale_transfer_lr": True}
+
+    def make(self) -> None:
+        o, self.N = self.opts, self.opts["n_tiles"] - 1
+        if o["n_columns"] > self.shape[1]:
+            raise ConfigError(f"n_columns = {o['n_columns']} is outside the allowed range [1, {self.shape[1]}]"
+                              " (the layer's input size)")
+        if o["gamma"] >= 1:
+            raise ConfigError(f"gamma = {o['gamma']:g} is outside the allowed range (0, 1)")
+        loops = self._per_transfer("transfer_every", o["transfer_every_growth"], int)  # T_N, T_{N-1}, ..., T_1
+        self.periods = tuple(int(math.prod(loops[: i + 1])) for i in range(self.N))  # global periods p_i
+        self.rates = self._per_transfer("transfer_lr", o["transfer_lr_growth"], float)
+        self.tile_list = [self.new_tile(f"W{n}", n) for n in range(self.N + 1)]  # W0 coarsest, WN gradient tile
+        self.counters.update(t=0, warm=0 if o["warm_start"] else self.N, n_losses=0,
+                             **{f"t{n}": 0 for n in range(self.N + 1)}, **{f"ptr{i}": 0 for i in range(self.N)})
+        self.buffers["losses"] = torch.zeros(HISTORY, dtype=torch.float64, device=self.device)
+        self.calibration_pulses = 0
+        if o["calibration"] == "zero-shift":
+            for t in self.tile_list:
+                self.calibration_pulses += calibrate(t, o["calibration_pulses"], o["calibration_mode"])
+
+    def _per_transfer(self, name: str, growth, kind) -> tuple:
+        v = self.opts[name]
+        if not isinstance(v, tuple):
+            return tuple(kind(v * growth ** i) for i in range(self.N))
+        if len(v) not in (self.N, self.N + 1):
+            raise ConfigError(f"{name} lists {len(v)} values; {self.N + 1} tiles need {self.N} (one per transfer)")
+        return tuple(kind(x) for x in v[: self.N])
+
+    @property
+    def inner_loops(self) -> list[int]:
+        """T_1 .. T_N of P3 (T_N = p_0, T_{N-i} = p_i / p_{i-1}), indexed by tile: ``inner_loops[n - 1] = T_n``."""
+        T = [self.periods[0]] + [self.periods[i] // self.periods[i - 1] for i in range(1, self.N)]
+        return T[::-1]
+
+    def mix(self):
+        g = self.opts["gamma"]
+        return [(g ** n, t) for n, t in enumerate(self.tile_list)]
+
+    def program(self, w: torch.Tensor) -> None:
+        """W^(0) <- w, the finer tiles <- 0 (Algorithm 1's initialisation)."""
+        self.tile_list[0].program(w)
+        for t in self.tile_list[1:]:
+            t.program(torch.zeros(self.shape))
+
+    def update(self, grad: Gradient, lr: float) -> None:
+        pulse_gradient(self.tile_list[self.N], grad, self.scaled_lr("fast_lr", lr))  # eq. 6
+        c = self.counters
+        c["t"] += 1
+        c[f"t{self.N}"] = c["t"]
+        if c["warm"] < self.N:  # step 3: warm start onto tile k
+            if c["t"] % self.periods[0] == 0:
+                self.transfer(0, c["warm"], lr)
+            return
+        for i in range(self.N):  # step 4: n = N-1 down to 0, source n + 1 = N - i
+            if c["t"] % self.periods[i] == 0:
+                self.transfer(i, self.N - 1 - i, lr)
+
+    def transfer(self, i: int, target: int, lr: float) -> None:
+        """Transfer ``i`` (source W^(N-i)): one read of ``n_columns`` columns pulsed into ``target`` (eq. 7)."""
+        src = self.tile_list[self.N - i]
+        cols, self.counters[f"ptr{i}"] = next_columns(self.counters[f"ptr{i}"], self.opts["n_columns"], self.shape[1])
+        beta = self.rates[i] * (lr if self.opts["scale_transfer_lr"] else 1.0)
+        transfer_columns(self.tile_list[target], cols, read_columns(src, cols), beta)
+        self.counters[f"t{target}"] += 1
+
+    # ---- warm start ------------------------------------------------------------------------------------
+    def observe_loss(self, loss: float) -> None:
+        """Feed the LossPlateau rule of the warm start (Algorithm 1 step 3); a no-op once it is over."""
+        c = self.counters
+        if c["warm"] >= self.N:
+            return
+        h = self.buffers["losses"]
+        h[:-1] = h[1:].clone()
+        h[-1] = float(loss)
+        c["n_losses"] += 1
+        n = min(c["n_losses"], HISTORY)
+        last = h[HISTORY - n:]
+        if c["warm"] <= 3:
+            plateau = n >= 2 and bool(last[-1] > last[-2])
+        else:
+            plateau = n >= HISTORY and int((last[1:] > last[:-1]).sum()) >= 2
+        if plateau:
+            c["warm"] += 1
+            c["n_losses"] = 0
+            h.zero_()
