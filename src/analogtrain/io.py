@@ -140,6 +140,7 @@ def mvm(
     cfg: IOConfig,
     generator: torch.Generator | None,
     transpose: bool = False,
+    name: str = "x",
 ) -> torch.Tensor:
     """Analog MVM through the periphery: ``x @ weight.T`` (or ``x @ weight`` if ``transpose``).
 
@@ -148,14 +149,15 @@ def mvm(
         x: ``(B, n_in)`` batch, ``n_in = in_size`` (forward) or ``out_size`` (``transpose=True``).
         cfg: periphery of this direction.
         generator: source of all noise (never the global RNG); may be None only if ``cfg`` has no noise.
+        name: what to call ``x`` in error messages (``"d"`` for a backward pass).
 
     Returns ``(B, n_out)`` in the units of the exact product. Output noise has std ``out_noise · s_b · 2**r``
     for a sample with noise-management scale ``s_b`` re-run ``r`` times by bound management.
     """
     check_shape("weight", weight, (None, None))
     n_in = weight.shape[0] if transpose else weight.shape[1]
-    check_shape("x", x, (None, n_in))
-    check_finite("x", x)
+    check_shape(name, x, (None, n_in))
+    check_finite(name, x)
     w = weight if transpose else weight.T  # a view: no copy
     if cfg.is_perfect:
         return x @ w  # literally the matmul, so the ideal limit is bit-exact

@@ -65,6 +65,7 @@ class AnalogTile:
         self.conductance = torch.zeros(self.shape, dtype=dtype, device=device)
         self.reference = torch.zeros(self.shape, dtype=dtype, device=device)
         self.write_noise = torch.zeros(self.shape, dtype=dtype, device=device)
+        self._write_noise_zero = True
         self.pulse_count = 0  # total single pulses applied to the conductances
         self.conductance = self._clip(self.conductance)
 
@@ -74,20 +75,39 @@ class AnalogTile:
         return self.config.device
 
     @property
+    def reference(self) -> torch.Tensor:
+        """The fixed array subtracted in a differential read (assign a new tensor to change it)."""
+        return self._reference
+
+    @reference.setter
+    def reference(self, value: torch.Tensor) -> None:
+        self._reference = value
+        self._reference_zero = not bool(value.any())
+
+    @property
     def weight(self) -> torch.Tensor:
-        """The weight a read sees: conductance + write noise - reference."""
-        return self.conductance + self.write_noise - self.reference
+        """The weight a read sees: conductance + write noise - reference (read-only: with no write
+        noise and no reference this is the conductance tensor itself, not a copy)."""
+        w = self.conductance
+        if not self._write_noise_zero:
+            w = w + self.write_noise
+        if not self._reference_zero:
+            w = w - self.reference
+        return w
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """y = W x through the forward periphery; x of shape (B, in) or (in,)."""
-        x, squeeze = self._batch("x", x, self.shape[1])
-        y = mvm(self.weight, x.to(self.conductance.dtype), self.config.forward, self.generator)
+        squeeze = x.dim() == 1
+        x = x.unsqueeze(0) if squeeze else x
+        y = mvm(self.weight, x.to(self.conductance.dtype), self.config.forward, self.generator)  # mvm validates x
         return y.squeeze(0) if squeeze else y
 
     def backward(self, d: torch.Tensor) -> torch.Tensor:
         """z = W^T d through the backward periphery; d of shape (B, out) or (out,)."""
-        d, squeeze = self._batch("d", d, self.shape[0])
-        z = mvm(self.weight, d.to(self.conductance.dtype), self.config.backward, self.generator, transpose=True)
+        squeeze = d.dim() == 1
+        d = d.unsqueeze(0) if squeeze else d
+        z = mvm(self.weight, d.to(self.conductance.dtype), self.config.backward, self.generator, transpose=True,
+                name="d")
         return z.squeeze(0) if squeeze else z
 
     def read(self, columns) -> torch.Tensor:
@@ -174,6 +194,7 @@ class AnalogTile:
             idx = touched.nonzero(as_tuple=True)
             draw = torch.randn(idx[0].numel(), generator=self.generator, dtype=torch.float64, device=w.device)
             self.write_noise[idx] = (std * draw).to(w.dtype)
+            self._write_noise_zero = False
 
     def _clip(self, w: torch.Tensor) -> torch.Tensor:
         return self.device.clip(w.double(), self.params).to(w.dtype)
@@ -205,6 +226,7 @@ class AnalogTile:
         self.conductance = state["conductance"].to(dev, self.conductance.dtype).clone()
         self.reference = state["reference"].to(dev, self.conductance.dtype).clone()
         self.write_noise = state["write_noise"].to(dev, self.conductance.dtype).clone()
+        self._write_noise_zero = not bool(self.write_noise.any())
         self.params = DeviceParams.from_state_dict({k: v.to(dev).clone() for k, v in state["params"].items()})
         self.generator.set_state(state["generator"])
         self.pulse_count = int(state["pulse_count"])
