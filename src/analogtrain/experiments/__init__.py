@@ -60,6 +60,18 @@ def check(name: str, value: float, relation: str, bound: float) -> dict:
     return {"name": name, "value": value, "relation": relation, "bound": bound, "passed": bool(ok)}
 
 
+def save_figure(fig, path: Path, dpi: int = 110) -> str:
+    """Grid every axis, lay out, write ``path`` and close ``fig``; returns the file name for ``figures``."""
+    import matplotlib.pyplot as plt
+
+    for ax in fig.axes:
+        ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return Path(path).name
+
+
 def get_experiment(name: str) -> Experiment:
     if name not in EXPERIMENTS:
         known = ", ".join(sorted(EXPERIMENTS)) or "(none)"

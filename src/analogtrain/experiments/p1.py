@@ -25,7 +25,7 @@ import torch
 
 from ..devices.constant_step import Ideal
 from ..devices.soft_bounds import ald
-from . import Experiment, check, register
+from . import Experiment, check, register, save_figure
 from .least_squares import DTYPE, LeastSquares, Method, ald_fixed_point, generator, run, sub_seed
 
 
@@ -164,7 +164,6 @@ def run_fig1(quick: bool, seed: int, out: Path) -> dict:
     ax0.set(yscale="log", xlabel="iteration k", ylabel="f(W_k)/D  (EMA 0.9)",
             title=f"P1 Fig. 1 toy: D={cfg['D']}, tau={_k(cfg['tau'])}, noise std {s:.2g}")
     ax0.legend(fontsize=7, ncol=2)
-    ax0.grid(True, which="both", alpha=0.3)
     markers = {"digital": "o", "analog_model": "s", "analog_pulses": "^", "analog_pulse_trains": "*",
                "symmetric_pulse_trains": "x"}
     for name, m in methods.items():
@@ -174,10 +173,7 @@ def run_fig1(quick: bool, seed: int, out: Path) -> dict:
     ax1.set(xscale="log", yscale="log", xlabel="step size alpha", ylabel="asymptotic error (mean of last 20)",
             title="asymptotic error vs step size")
     ax1.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
-    ax1.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out / "p1_fig1.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / "p1_fig1.png")
 
     settings = {k: v for k, v in cfg.items()}
     settings.update(
@@ -284,12 +280,9 @@ def run_fig3(quick: bool, seed: int, out: Path) -> dict:
             ax.plot(_ema(pulses_text[tau].loss, 0.8), color="C3", ls=":", lw=1,
                     label=f"rounded pulses, dw_min=2tau/{cfg['states']}")
         ax.set(yscale="log", title=f"tau = {_k(tau)}  (gap {gap[tau]:.2f} dec.)", xlabel="iteration k")
-        ax.grid(True, which="both", alpha=0.3)
     np.atleast_1d(axes)[0].set_ylabel("f(W_k)/D  (EMA 0.8)")
     np.atleast_1d(axes)[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "p1_fig3.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / "p1_fig3.png")
 
     settings = dict(cfg)
     settings.update(
@@ -444,7 +437,6 @@ def run_fig4(quick: bool, seed: int, out: Path) -> dict:
     for a in ax[0]:
         a.set(yscale="log", xlabel="iteration k")
         a.legend(fontsize=7)
-        a.grid(True, which="both", alpha=0.3)
     ax[0, 0].set_ylabel("f(W_k)/D  (rep 0, EMA 0.8)")
     ax[1, 0].plot(taus, left_mean, "o-", label=f"mean of {reps} reps")
     for row in ratios:
@@ -459,13 +451,9 @@ def run_fig4(quick: bool, seed: int, out: Path) -> dict:
     ax[1, 2].axhline(right_dig, color="k", ls="--", lw=0.8, label="digital SGD")
     ax[1, 2].set_xticks(range(len(R["inits"])), R["inits"], fontsize=8, rotation=15)
     ax[1, 2].set(ylabel="floor (mean over reps)")
-    for a in ax[1]:
-        a.grid(True, which="both", alpha=0.3)
     ax[1, 0].legend(fontsize=7)
     ax[1, 2].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "p1_fig4.png", dpi=100)
-    plt.close(fig)
+    save_figure(fig, out / "p1_fig4.png", dpi=100)
 
     settings = dict(cfg)
     settings.update(

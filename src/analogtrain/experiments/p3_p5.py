@@ -26,7 +26,7 @@ from ..algorithms.zero_shift import zero_shift
 from ..devices import Ideal, SoftBounds
 from ..devices.soft_bounds import p2_linear
 from ..tile import AnalogTile, TileConfig
-from . import Experiment, check, register
+from . import Experiment, check, register, save_figure
 from .least_squares import DTYPE, LeastSquares, Method, generator, sub_seed
 
 
@@ -121,10 +121,7 @@ def run_lemma_3_10(quick: bool, seed: int, out: Path) -> dict:
     ax.set(yscale="log", xlabel="omega (rad / step)", ylabel="|H(e^{j omega})|^2",
            title="P5 Lemma 3.10: moving average = 1st-order low-pass (lines: lemma)")
     ax.legend(fontsize=7)
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out / "p5_lemma3_10.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / "p5_lemma3_10.png")
     return {"settings": dict(cfg), "measured": measured, "tolerance": tol, "checks": checks, "notes": notes,
             "figures": ["p5_lemma3_10.png"]}
 
@@ -235,11 +232,7 @@ def run_p5_fig1(quick: bool, seed: int, out: Path) -> dict:
     ax1.set(xscale="log", yscale="log", xlabel="dw_min", ylabel="pulse budget",
             title=f"budget for 1 % (slope {slope:.2f})")
     ax1.legend(fontsize=7)
-    for a in (ax0, ax1):
-        a.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out / "p5_fig1.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / "p5_fig1.png")
     return {"settings": dict(cfg), "measured": measured, "tolerance": tol, "checks": checks, "notes": notes,
             "figures": ["p5_fig1.png"]}
 
@@ -384,10 +377,7 @@ def run_p5_tracking(quick: bool, seed: int, out: Path) -> dict:
     ax1.set(yscale="log", xlabel="step", ylabel="||Q - SP|| / ||SP||", title="symmetric-point tracking (rep 0)")
     for a in (ax0, ax1):
         a.legend(fontsize=7)
-        a.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out / "p5_tracking.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / "p5_tracking.png")
     return {"settings": dict(cfg), "measured": measured, "tolerance": tol, "checks": checks, "notes": notes,
             "figures": ["p5_tracking.png"]}
 
@@ -501,11 +491,7 @@ def run_p3_fig7(quick: bool, seed: int, out: Path) -> dict:
     ax0.legend(fontsize=7)
     ax1.plot(ns, [final[n] for n in ns], "o-")
     ax1.set(yscale="log", xlabel="number of tiles", ylabel="final loss", title="final loss vs tiles")
-    for a in (ax0, ax1):
-        a.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out / "p3_fig7.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / "p3_fig7.png")
     return {"settings": dict(cfg), "measured": measured, "tolerance": tol, "checks": checks, "notes": notes,
             "figures": ["p3_fig7.png"]}
 

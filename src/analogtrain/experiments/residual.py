@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..devices.soft_bounds import ald, p2_linear
-from . import Experiment, check, register
+from . import Experiment, check, register, save_figure
 from .least_squares import LeastSquares, Method, ald_fixed_point, run
 
 
@@ -126,11 +126,7 @@ def run_p1_tt(quick: bool, seed: int, out: Path) -> dict:
     ax1.set(xscale="log", yscale="log", xlabel="step size alpha", ylabel="asymptotic error",
             title="asymptotic error vs step size")
     ax1.legend(fontsize=7)
-    for a in (ax0, ax1):
-        a.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out / "p1_tt.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / "p1_tt.png")
 
     settings = dict(cfg, dw_min=1e-4, methods={n: m.label for n, m in methods.items()},
                     tiki_taka_options=methods["tiki_taka"].options, mode="expected (analog-update model)")
@@ -228,11 +224,7 @@ def run_p2_fig2(quick: bool, seed: int, out: Path) -> dict:
     ax1.set(yscale="log", xlabel="c_Lin of the residual array", ylabel="final loss",
             title=f"final loss vs SP shift (geo. mean of {cfg['reps']})")
     ax1.legend(fontsize=7)
-    for a in (ax0, ax1):
-        a.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out / "p2_fig2.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / "p2_fig2.png")
     return {"settings": dict(cfg), "measured": measured, "tolerance": tol, "checks": checks, "notes": notes,
             "figures": ["p2_fig2.png"]}
 
@@ -329,10 +321,7 @@ def run_p2_cor1(quick: bool, seed: int, out: Path) -> dict:
             title="asymptotic error vs step size")
     for a in (ax0, ax1):
         a.legend(fontsize=7)
-        a.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out / "p2_cor1.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / "p2_cor1.png")
     settings = dict(cfg, methods={n: m.label for n, m in methods.items()}, mode="pulses (stochastic rounding)")
     return {"settings": settings, "measured": measured, "tolerance": tol, "checks": checks, "notes": notes,
             "figures": ["p2_cor1.png"]}
