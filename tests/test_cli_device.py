@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from analogtrain.cli import main, parse_value
+from analogtrain.cli import main
+from analogtrain.config import parse_value
 from analogtrain.devices import FAMILIES, PRESETS
 
 

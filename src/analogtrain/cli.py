@@ -10,7 +10,7 @@ import argparse
 import math
 import sys
 
-from .config import parse_sets, parse_value  # noqa: F401  (re-exported for the device tests)
+from .config import parse_sets
 from .errors import ConfigError
 
 

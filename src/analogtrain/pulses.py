@@ -24,7 +24,6 @@ All device math is done in float64 and stored in the array's dtype after each sa
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numba

@@ -14,7 +14,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..devices.soft_bounds import ald, p2_linear
 from . import Experiment, check, register, save_figure

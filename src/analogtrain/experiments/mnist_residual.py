@@ -1,0 +1,198 @@
+"""Image-benchmark reproductions of the residual-learning family (papers.md §3(e), §5(e), §7(e)).
+
+* ``p1-mnist-tt``: P1 Fig. 5 tables, Tiki-Taka rows (FCN tau 0.70/0.78/0.80, LeNet-5 tau 0.6/0.7/0.8),
+  same setting as ``p1-mnist-fcn``/``-cnn`` (``p1_mnist.py``) with TT-v1 (gamma 0, fast lr 0.01 absolute,
+  transfer lr = the SGD lr 0.05, one column per transfer every step).
+* ``p3-table1``: P3 Table 1, LeNet-5 rows: MNIST with 10 states (batch 8) and Fashion-MNIST with 4 states
+  (batch 16): TT-v1, TT-v2, mixed precision, multi-tile with 3/4/6 tiles (papers.md §5(d) settings).
+
+Every run reports the measured test accuracy next to the paper's (``measured.paper_test_acc``) and lists
+the mappings of the papers' aihwkit settings onto our options that had to be interpreted ([I] notes).
+Quick modes train the FCN on the embedded MNIST subset for a few epochs and check one qualitative claim.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..config import TrainConfig
+from ..train import train
+from . import Experiment, check, register
+
+_QUIET = dict(progress=False, log=lambda *a: None)
+
+
+def _run(cfg: TrainConfig, out: Path) -> tuple[float, str]:
+    summary = train(cfg, out, **_QUIET)
+    return summary["analog"]["test_acc"], str(out / "metrics.csv")
+
+
+# =============================================================================================
+# p1-mnist-tt: P1 Fig. 5 tables, Tiki-Taka rows
+# =============================================================================================
+P1_TT = {  # test accuracy %, mean of 3 runs (P1 Fig. 5 tables, Tiki-Taka row)
+    "fcn": {0.70: 97.64, 0.78: 97.62, 0.80: 97.50},
+    "lenet5": {0.6: 98.84, 0.7: 98.87, 0.8: 98.86},
+}
+P1_ASGD = {"fcn": {0.70: 11.35, 0.78: 97.71, 0.80: 97.78}, "lenet5": {0.6: 88.99, 0.7: 92.15, 0.8: 93.45}}
+P1_BATCH = {"fcn": 10, "lenet5": 8}
+P1_TT_OPTIONS = dict(gamma=0.0, fast_lr=0.01, scale_fast_lr=False, transfer_lr=1.0, scale_transfer_lr=True,
+                     n_columns=1, transfer_every=1)
+P1_QUICK = dict(dataset="mnist-subset", epochs=4)  # p1-mnist-fcn's quick budget: 4000/1000 images, 4 epochs
+# quick only: the paper's rates need ~10^5 steps (80 epochs of 6000); 1600 steps need a 10x fast lr and
+# 16 columns per transfer (every column of the first layer read every 49 steps instead of 784)
+P1_QUICK_TT = dict(fast_lr=0.1, n_columns=16)
+
+
+def p1_tt_config(model: str, tau: float, quick: bool, seed: int, algorithm: str = "tiki-taka") -> TrainConfig:
+    """One cell of P1's Fig. 5 table: Tiki-Taka (or, for the quick comparison, Analog SGD) at ``tau``."""
+    common = dict(model=model, batch=P1_BATCH[model], lr=0.05, seed=seed, compare_digital=False,
+                  device="softbounds-reference", device_params={"w_max": tau, "w_min": -tau}, learn_out_scale=True)
+    if quick:
+        common.update(P1_QUICK)
+    else:
+        common.update(dataset="mnist", epochs=80, schedule="step", step_size=35, gamma=0.1)
+    params = dict(P1_TT_OPTIONS, **(P1_QUICK_TT if quick else {})) if algorithm == "tiki-taka" else {}
+    return TrainConfig(**common, algorithm=algorithm, algorithm_params=params)
+
+
+def run_p1_tt(quick: bool, seed: int, out: Path) -> dict:
+    cells = ([("fcn", "tiki-taka", 0.70), ("fcn", "tiki-taka", 0.78), ("fcn", "analog-sgd", 0.70)] if quick else
+             [(m, "tiki-taka", t) for m in ("fcn", "lenet5") for t in P1_TT[m]])
+    acc, paper, files, settings = {}, {}, {}, {}
+    for model, algo, tau in cells:
+        key = f"{model}/{'TT' if algo == 'tiki-taka' else 'ASGD'}/tau={tau:g}"
+        cfg = p1_tt_config(model, tau, quick, seed, algo)
+        acc[key], files[key] = _run(cfg, out / key.replace("/", "_"))
+        paper[key] = (P1_TT if algo == "tiki-taka" else P1_ASGD)[model][tau]
+        settings[key] = cfg.as_dict()
+    if quick:
+        tt70, tt78, sgd70 = acc["fcn/TT/tau=0.7"], acc["fcn/TT/tau=0.78"], acc["fcn/ASGD/tau=0.7"]
+        checks = [
+            check("Tiki-Taka tau=0.70 beats Analog SGD tau=0.70 by (points)", tt70 - sgd70, ">=", 10),
+            check("Tiki-Taka tau=0.70 learns (test acc %)", tt70, ">=", 60),
+            check("Tiki-Taka tau=0.78 learns (test acc %)", tt78, ">=", 60),
+        ]
+        tol = "quick: TT(0.70) - ASGD(0.70) >= 10 points, TT(0.70) and TT(0.78) >= 60 %"
+    else:
+        checks = [check(f"Tiki-Taka {k} within 1.5 points of the paper (|diff|)", abs(v - paper[k]), "<=", 1.5)
+                  for k, v in acc.items()]
+        tol = "full: every Tiki-Taka cell within 1.5 points of the paper's mean (paper std <= 0.17)"
+    notes = [
+        "TT-v1 = tiki-taka with gamma 0, fast_lr 0.01 absolute (scale_fast_lr false), transfer_lr 1 scaled by "
+        "the SGD lr 0.05, one column per transfer, a transfer every step (papers.md §3(c)-(d)); the rest of the "
+        "setting (device, periphery, learnable out scales, schedule) is p1-mnist-fcn/-cnn's.",
+        "The Analog SGD rows (and digital SGD) are experiments p1-mnist-fcn / p1-mnist-cnn; here Analog SGD runs "
+        "only in quick mode, as the comparison of the quick check.",
+    ]
+    if quick:
+        notes.append("quick: FCN only, 4 epochs on the embedded 4000/1000-image MNIST subset, no schedule (the "
+                     "budget of p1-mnist-fcn --quick); Tiki-Taka with fast_lr 0.1 (paper 0.01) and 16 columns per "
+                     "transfer (paper 1): with the paper's rates TT-v1 does not move off chance level in 1600 "
+                     "steps (measured: 9.5 % at tau 0.70 after 4 epochs on 2000 images), it needs the paper's "
+                     "~480k steps.  Analog SGD runs with the paper's settings.  The paper numbers are 80 epochs "
+                     "on full MNIST")
+    return {"settings": settings,
+            "measured": {"test_acc": acc, "paper_test_acc": paper, "metrics_files": files},
+            "tolerance": tol, "checks": checks, "notes": notes}
+
+
+# =============================================================================================
+# p3-table1: P3 Table 1 (LeNet-5, limited conductance states)
+# =============================================================================================
+P3_PAPER = {  # test accuracy %, mean ± std (P3 Table 1)
+    "mnist": {"TT-v1": 78.65, "TT-v2": 95.43, "MP": 99.13, "3 tiles": 95.07, "4 tiles": 97.10, "6 tiles": 98.53},
+    "fashion-mnist": {"TT-v1": 10.01, "TT-v2": 47.51, "MP": 75.61, "3 tiles": 68.09, "4 tiles": 73.35,
+                      "6 tiles": 75.11},
+}
+P3_DATA = {  # states, batch, lr of ours / of the baselines, gamma of the tile sum, TT-v2 fast lr
+    "mnist": dict(n_states=10, batch=8, lr_ours=0.05, lr_base=0.05, tile_gamma=0.5, ttv2_fast=0.1),
+    "fashion-mnist": dict(n_states=4, batch=16, lr_ours=0.2, lr_base=0.1, tile_gamma=0.2, ttv2_fast=0.05),
+}
+P3_METHODS = ("TT-v1", "TT-v2", "MP", "3 tiles", "4 tiles", "6 tiles")
+P3_QUICK = dict(model="fcn", dataset="mnist-subset", epochs=3, train_limit=2000, test_limit=1000, batch=10)
+P3_QUICK_LR = 0.5  # quick only: at the paper's 0.05 nothing leaves chance level in 600 steps (MP: 10.0 %)
+
+
+def p3_config(dataset: str, method: str, quick: bool, seed: int) -> TrainConfig:
+    """One cell of P3 Table 1 (quick: the FCN on the MNIST subset with ``dataset``'s number of states)."""
+    d = P3_DATA[dataset]
+    if method == "TT-v1":
+        algo, params = "tiki-taka", dict(gamma=0.0, fast_lr=0.01, scale_fast_lr=False, transfer_lr=0.1,
+                                         scale_transfer_lr=True)
+    elif method == "TT-v2":
+        algo, params = "ttv2", dict(gamma=0.0, fast_lr=d["ttv2_fast"], scale_fast_lr=False, transfer_lr=1.0,
+                                    scale_transfer_lr=True)
+    elif method == "MP":
+        algo, params = "mixed-precision", {}
+    else:
+        algo, params = "multi-tile", dict(n_tiles=int(method.split()[0]), gamma=d["tile_gamma"], transfer_every=2,
+                                          transfer_every_growth=5, transfer_lr=0.1, transfer_lr_growth=1.2,
+                                          scale_transfer_lr=False)
+    lr = d["lr_ours"] if algo == "multi-tile" else d["lr_base"]
+    common = dict(model="lenet5", dataset=dataset, batch=d["batch"], epochs=100, schedule="step", step_size=30,
+                  gamma=0.5)
+    if quick:
+        common.update(P3_QUICK, schedule="none")
+        lr = P3_QUICK_LR
+    return TrainConfig(**common, lr=lr, seed=seed, compare_digital=False, device="softbounds-reference",
+                       device_params={"n_states": d["n_states"]}, periphery="perfect", algorithm=algo,
+                       algorithm_params=params)
+
+
+def run_p3(quick: bool, seed: int, out: Path) -> dict:
+    cells = [("mnist", "TT-v1"), ("mnist", "MP"), ("mnist", "3 tiles")] if quick else [(d, m) for d in P3_PAPER for m in P3_METHODS]
+    acc, paper, files, settings = {}, {}, {}, {}
+    for dataset, method in cells:
+        key = f"{dataset}/{method}"
+        cfg = p3_config(dataset, method, quick, seed)
+        acc[key], files[key] = _run(cfg, out / key.replace("/", "_").replace(" ", "-"))
+        paper[key] = P3_PAPER[dataset][method]
+        settings[key] = cfg.as_dict()
+    if quick:
+        checks = [check("MP beats TT-v1 with 10 states by (points)", acc["mnist/MP"] - acc["mnist/TT-v1"], ">=", 10),
+                  check("MP learns with 10 states (test acc %)", acc["mnist/MP"], ">=", 60),
+                  check("3 tiles beat TT-v1 with 10 states by (points)",
+                        acc["mnist/3 tiles"] - acc["mnist/TT-v1"], ">=", 10)]
+        tol = ("quick: MP - TT-v1 >= 10 points, MP >= 60 %, 3 tiles - TT-v1 >= 10 points (10 states, FCN on the "
+               "MNIST subset)")
+    else:
+        checks = []
+        for ds in P3_PAPER:
+            a = {m: acc[f"{ds}/{m}"] for m in P3_METHODS}
+            checks += [check(f"{ds}: MP beats TT-v1 by (points)", a["MP"] - a["TT-v1"], ">=", 10),
+                       check(f"{ds}: 6 tiles beat TT-v2 by (points)", a["6 tiles"] - a["TT-v2"], ">=", 1),
+                       check(f"{ds}: 6 tiles minus 3 tiles (points)", a["6 tiles"] - a["3 tiles"], ">=", 0)]
+        tol = "full: the table's orderings per dataset: MP >> TT-v1 (10 points), 6 tiles > TT-v2, 6 tiles >= 3 tiles"
+    notes = [
+        "[I] device: aihwkit SoftBounds defaults = our softbounds-reference preset (bounds +-0.6, 30 % d2d, 30 % c2c) "
+        "with n_states N (dw_min = 1.2 / N); P3 gives no tau_max for Table 1 (Fig. 7 left: insensitive).",
+        "near-ideal IO = periphery 'perfect' (no noise, no quantisation, exact transfer reads).",
+        "LambdaLR x0.5 every 30 epochs = schedule 'step', step_size 30, gamma 0.5.",
+        "TT-v1: fast_lr 0.01 absolute (aihwkit 0.9.2 has no scale_fast_lr: absolute), transfer_lr 0.1 scaled; "
+        "TT-v2: alpha = fast_lr (absolute [I]) 0.1 (MNIST) / 0.05 (F-MNIST), beta = transfer_lr 1 scaled, our "
+        "threshold buffer in W's dw_min (aihwkit's granularity/auto-scaling are not modelled).",
+        "multi-tile: transfer_every [2 * 5^n] read as inner-loop lengths (multi_tile.py [I]), transfer_lr "
+        "0.1 * 1.2^n unscaled, gamma 0.5 (MNIST) / 0.2 (F-MNIST); fast lr = the global lr (0.05 / 0.2; the "
+        "baselines use 0.05 / 0.1); no warm start (our trainer does not feed the loss to the plateau rule).",
+    ]
+    if quick:
+        notes.append("quick: FCN (not LeNet-5) for 3 epochs on the first 2000 images of the embedded MNIST subset "
+                     "(tested on 1000), batch 10, 10 states, no schedule, global lr 0.5 for all three (paper 0.05: with 600 steps MP "
+                     "stays at chance level, 10.0 %, because chi needs ~dw_min = 0.12 of accumulated lr * grad per "
+                     "pulse); paper numbers are LeNet-5, 100 epochs")
+    return {"settings": settings,
+            "measured": {"test_acc": acc, "paper_test_acc": paper, "metrics_files": files},
+            "tolerance": tol, "checks": checks, "notes": notes}
+
+
+register(Experiment(
+    "p1-mnist-tt", "P1 Fig. 5 tables, Tiki-Taka rows: FCN tau 0.70/0.78/0.80 and LeNet-5 tau 0.6/0.7/0.8",
+    "Tiki-Taka stays within 1 % of digital SGD on both nets (97.6 % FCN, 98.9 % CNN) where Analog SGD fails "
+    "at tau = 0.70 (FCN) or loses > 6 % (CNN)",
+    "P1 Fig. 5 tables, papers.md §3(d)-(e)", run_p1_tt))
+register(Experiment(
+    "p3-table1", "P3 Table 1, LeNet-5 with 10 (MNIST) / 4 (Fashion-MNIST) states: TT-v1, TT-v2, MP, 3/4/6 tiles",
+    "with few conductance states TT-v1 fails, mixed precision is best, and multi-tile residual learning "
+    "approaches MP as tiles are added (MNIST 95.1 / 97.1 / 98.5 % vs MP 99.1 %)",
+    "P3 Table 1, papers.md §5(d)-(e)", run_p3))

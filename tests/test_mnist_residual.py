@@ -1,0 +1,58 @@
+"""Residual-learning image benchmarks in quick mode (``analogtrain reproduce p1-mnist-tt|p3-table1``)."""
+
+import json
+import math
+
+import pytest
+
+from analogtrain.experiments import EXPERIMENTS, run_experiment
+from analogtrain.experiments.mnist_residual import P3_METHODS, p1_tt_config, p3_config
+
+# experiments whose quick check is documented as not holding (the run must still be well-formed)
+NOT_REPRODUCED_QUICK: set = set()
+
+
+@pytest.mark.parametrize("name", ["p1-mnist-tt", "p3-table1"])
+def test_quick_run_writes_result_with_paper_numbers(name, tmp_path):
+    assert name in EXPERIMENTS
+    result = run_experiment(name, quick=True, seed=0, out=tmp_path)
+    saved = json.loads((tmp_path / "result.json").read_text())
+    assert saved["experiment"] == name and saved["checks"] and saved["notes"]
+    measured, paper = saved["measured"]["test_acc"], saved["measured"]["paper_test_acc"]
+    assert measured and measured.keys() == paper.keys()
+    assert all(isinstance(v, float) and math.isfinite(v) for v in measured.values())
+    assert all(0 < v <= 100 for v in paper.values())
+    if name in NOT_REPRODUCED_QUICK:
+        assert "NOT REPRODUCED" in " ".join(saved["notes"])
+    else:
+        assert result["passed"], result["checks"]
+
+
+def test_full_mode_uses_the_papers_settings():
+    # P1: TT-v1 on the P1 MNIST setting
+    cfg = p1_tt_config("fcn", 0.7, quick=False, seed=0)
+    assert (cfg.dataset, cfg.batch, cfg.lr, cfg.epochs, cfg.schedule, cfg.step_size, cfg.gamma) == (
+        "mnist", 10, 0.05, 80, "step", 35, 0.1)
+    assert cfg.algorithm == "tiki-taka" and cfg.device_params == {"w_max": 0.7, "w_min": -0.7}
+    p = cfg.algorithm_params
+    assert (p["gamma"], p["fast_lr"], p["scale_fast_lr"], p["transfer_lr"], p["scale_transfer_lr"],
+            p["n_columns"], p["transfer_every"]) == (0.0, 0.01, False, 1.0, True, 1, 1)
+    assert p1_tt_config("lenet5", 0.6, quick=False, seed=0).batch == 8
+    # P3 Table 1
+    for method in P3_METHODS:
+        m = p3_config("mnist", method, quick=False, seed=0)
+        f = p3_config("fashion-mnist", method, quick=False, seed=0)
+        assert (m.model, m.dataset, m.batch, m.epochs, m.periphery) == ("lenet5", "mnist", 8, 100, "perfect")
+        assert (f.dataset, f.batch) == ("fashion-mnist", 16)
+        assert (m.schedule, m.step_size, m.gamma) == ("step", 30, 0.5)
+        assert m.device_params == {"n_states": 10} and f.device_params == {"n_states": 4}
+    tiles = p3_config("mnist", "6 tiles", quick=False, seed=0)
+    assert tiles.algorithm == "multi-tile" and tiles.lr == 0.05
+    assert {k: tiles.algorithm_params[k] for k in ("n_tiles", "gamma", "transfer_every", "transfer_every_growth",
+                                                   "transfer_lr", "transfer_lr_growth", "scale_transfer_lr")} == dict(
+        n_tiles=6, gamma=0.5, transfer_every=2, transfer_every_growth=5, transfer_lr=0.1, transfer_lr_growth=1.2,
+        scale_transfer_lr=False)
+    assert p3_config("fashion-mnist", "4 tiles", quick=False, seed=0).lr == 0.2
+    assert p3_config("fashion-mnist", "TT-v2", quick=False, seed=0).lr == 0.1
+    assert p3_config("fashion-mnist", "TT-v2", quick=False, seed=0).algorithm_params["fast_lr"] == 0.05
+    assert p3_config("mnist", "MP", quick=False, seed=0).algorithm == "mixed-precision"
