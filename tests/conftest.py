@@ -19,3 +19,33 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+def run_full_and_interrupted(cfg, tmp_path, monkeypatch, stop_after: int):
+    """Train ``cfg`` uninterrupted into ``tmp_path/full`` and, into ``tmp_path/part``, with a simulated
+    Ctrl-C after ``stop_after + 1`` optimizer steps followed by ``--resume``; returns both folders."""
+    from analogtrain import checkpoint, train as train_mod
+
+    class StopAfter(train_mod._StopFlag):
+        def __init__(self):
+            super().__init__()
+            self.reads = 0
+
+        @property
+        def stop(self):  # read once per optimizer step
+            self.reads += 1
+            return self.reads > stop_after
+
+        @stop.setter
+        def stop(self, value):
+            pass
+
+    quiet = dict(progress=False, log=lambda *a: None)
+    full, part = tmp_path / "full", tmp_path / "part"
+    train_mod.train(cfg, full, **quiet)
+    monkeypatch.setattr(train_mod, "_StopFlag", StopAfter)
+    assert train_mod.train(cfg, part, **quiet)["interrupted"]
+    monkeypatch.undo()
+    interrupted_at = checkpoint.load(part / "checkpoint-analog.pt")["batch"]
+    train_mod.train(cfg, part, resume=True, **quiet)
+    return full, part, interrupted_at

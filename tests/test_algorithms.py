@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import run_full_and_interrupted
 import torch
 
 from analogtrain import checkpoint
@@ -157,32 +158,10 @@ def test_train_runs_with_each_algorithm(name, tmp_path):
     assert row["pulses"] > 0 or name == "digital-sgd"
 
 
-class _StopAfter(train_mod._StopFlag):
-    n = 3  # Ctrl-C after 4 of the 6 steps
-
-    def __init__(self):
-        super().__init__()
-        self.reads = 0
-
-    @property
-    def stop(self):
-        self.reads += 1
-        return self.reads > self.n
-
-    @stop.setter
-    def stop(self, value):
-        pass
-
-
 def test_interrupt_then_resume_is_bit_identical_for_rlv2(tmp_path, monkeypatch):
     cfg = build_config(sets={**TINY, "algorithm": "rlv2", "algorithm.n_columns": 50})
-    full, part = tmp_path / "full", tmp_path / "part"
-    train_mod.train(cfg, full, progress=False, log=lambda *a: None)
-    monkeypatch.setattr(train_mod, "_StopFlag", _StopAfter)
-    assert train_mod.train(cfg, part, progress=False, log=lambda *a: None)["interrupted"]
-    assert checkpoint.load(part / "checkpoint-analog.pt")["batch"] == 4
-    monkeypatch.undo()
-    train_mod.train(cfg, part, resume=True, progress=False, log=lambda *a: None)
+    full, part, interrupted_at = run_full_and_interrupted(cfg, tmp_path, monkeypatch, stop_after=3)
+    assert interrupted_at == 4  # Ctrl-C after 4 of the 6 steps
     strip = lambda p: [{k: v for k, v in json.loads(l).items() if k != "seconds"}  # noqa: E731
                        for l in (p / "metrics.jsonl").read_text().splitlines()]
     assert strip(full) == strip(part)

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from conftest import run_full_and_interrupted
 import torch
 
 from analogtrain import checkpoint
@@ -61,47 +62,14 @@ def test_train_writes_metrics_config_checkpoints_and_plot(tmp_path):
     assert 0 <= summary["analog"]["test_acc"] <= 100
 
 
-class _StopAfter(train_mod._StopFlag):
-    """Simulates Ctrl-C after ``n`` optimizer steps (the flag is read once per step)."""
-
-    n = 17
-
-    def __init__(self):
-        super().__init__()
-        self.reads = 0
-
-    @property
-    def stop(self):
-        self.reads += 1
-        return self.reads > self.n
-
-    @stop.setter
-    def stop(self, value):
-        pass
-
-
-def _final_weights(out):
-    state = checkpoint.load(out / "checkpoint-analog.pt")["model"]
-    return {k: v for k, v in state.items()}
-
-
 def test_interrupt_then_resume_is_bit_identical(tmp_path, monkeypatch):
-    cfg = tiny(epochs=3)
-    full = tmp_path / "full"
-    train_mod.train(cfg, full, progress=False, log=lambda *a: None)
-
-    part = tmp_path / "part"
-    monkeypatch.setattr(train_mod, "_StopFlag", _StopAfter)
-    assert train_mod.train(cfg, part, progress=False, log=lambda *a: None)["interrupted"]
-    # stopped after step 18 = epoch 2, batch 6 (12 batches per epoch)
-    assert checkpoint.load(part / "checkpoint-analog.pt")["batch"] == 6
-    monkeypatch.undo()
-    train_mod.train(cfg, part, resume=True, progress=False, log=lambda *a: None)
+    full, part, interrupted_at = run_full_and_interrupted(tiny(epochs=3), tmp_path, monkeypatch, stop_after=17)
+    assert interrupted_at == 6  # stopped after step 18 = epoch 2, batch 6 (12 batches per epoch)
 
     assert (full / "metrics.jsonl").read_text() != ""
     strip = lambda text: [{k: v for k, v in json.loads(l).items() if k != "seconds"} for l in text.splitlines()]  # noqa
     assert strip((full / "metrics.jsonl").read_text()) == strip((part / "metrics.jsonl").read_text())
-    a, b = _final_weights(full), _final_weights(part)
+    a, b = (checkpoint.load(out / "checkpoint-analog.pt")["model"] for out in (full, part))
     assert a.keys() == b.keys()
     for key in a:
         if isinstance(a[key], torch.Tensor):
