@@ -52,7 +52,10 @@ def _run_table(model: str, quick: bool, seed: int, out: Path) -> dict:
         acc[key] = summary["analog"]["test_acc"]
         curves[key] = str(out / key / "metrics.csv")
     paper = {("digital" if t == "digital" else f"tau={t}"): v for t, v in PAPER[model].items()}
-    return {"acc": acc, "paper": paper, "curves": curves, "taus": taus}
+    settings = {name: row_config(model, None if name == "digital" else float(name[4:]), quick, seed).as_dict()
+                for name in acc}
+    return {"acc": acc, "settings": settings,
+            "measured": {"test_acc": acc, "paper_test_acc": paper, "metrics_files": curves}}
 
 
 def run_fcn(quick: bool, seed: int, out: Path) -> dict:
@@ -71,9 +74,8 @@ def run_fcn(quick: bool, seed: int, out: Path) -> dict:
     if quick:
         notes.append("quick: 4 epochs on the embedded 4000/1000-image MNIST subset, no schedule")
     return {
-        "settings": {name: row_config("fcn", None if name == "digital" else float(name[4:]), quick, seed).as_dict()
-                     for name in acc},
-        "measured": {"test_acc": acc, "paper_test_acc": t["paper"], "metrics_files": t["curves"]},
+        "settings": t["settings"],
+        "measured": t["measured"],
         "tolerance": "quick: digital >= 75 %, tau 0.70 at least 10 points below digital, tau 0.78/0.80 >= 50 %; "
                      "full: digital >= 97 %, tau 0.70 at least 5 points below, tau 0.78/0.80 >= 90 %",
         "checks": checks,
@@ -88,9 +90,8 @@ def run_cnn(quick: bool, seed: int, out: Path) -> dict:
     checks += [check(f"Analog SGD {k} lags digital by (points)", dig - v, ">=", 5)
                for k, v in acc.items() if k != "digital"]
     return {
-        "settings": {name: row_config("lenet5", None if name == "digital" else float(name[4:]), quick, seed).as_dict()
-                     for name in acc},
-        "measured": {"test_acc": acc, "paper_test_acc": t["paper"], "metrics_files": t["curves"]},
+        "settings": t["settings"],
+        "measured": t["measured"],
         "tolerance": "digital >= 70 % (quick) / 98.5 % (full); every Analog SGD row at least 5 points below "
                      "digital (the paper: more than 6)",
         "checks": checks,
