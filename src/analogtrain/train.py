@@ -201,7 +201,7 @@ class Run:
                 self.running[1] += (out.argmax(1) == yb).sum().item()
                 self.running[2] += len(yb)
                 bar.set_postfix(loss=f"{self.running[0] / self.running[2]:.3f}",
-                                acc=f"{100 * self.running[1] / self.running[2]:.1f}")
+                                acc=f"{100 * self.running[1] / self.running[2]:.1f}", refresh=False)
                 if stop.stop:
                     self.seconds += time.perf_counter() - started
                     self.save()
