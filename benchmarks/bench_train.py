@@ -57,6 +57,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--algorithms-only", action="store_true",
+                    help="only the table of residual algorithms (skip digital/expected and LeNet-5)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     import numba
@@ -64,10 +66,11 @@ def main():
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     x, y = load_dataset("mnist-subset", "train").tensors()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, threads {args.threads}")
-    print(f"{'model':>7} {'batch':>5} {'digital':>9} {'expected':>9} {'stochastic':>10}   (ms per training step)")
-    for batch in (8, 64):
-        row = [ms_per_step("fcn", m, batch, args.steps, x, y) for m in (None, "expected", "stochastic")]
-        print(f"{'fcn':>7} {batch:>5} {row[0]:>9.2f} {row[1]:>9.2f} {row[2]:>10.2f}")
+    if not args.algorithms_only:
+        print(f"{'model':>7} {'batch':>5} {'digital':>9} {'expected':>9} {'stochastic':>10}   (ms per training step)")
+        for batch in (8, 64):
+            row = [ms_per_step("fcn", m, batch, args.steps, x, y) for m in (None, "expected", "stochastic")]
+            print(f"{'fcn':>7} {batch:>5} {row[0]:>9.2f} {row[1]:>9.2f} {row[2]:>10.2f}")
     from analogtrain.algorithms import ALGORITHMS
 
     algorithms = [a for a in ("analog-sgd", "tiki-taka", "cttv2", "agad") if a in ALGORITHMS]
@@ -75,6 +78,9 @@ def main():
     for batch in (8, 64):
         row = [ms_per_step("fcn", "stochastic", batch, args.steps, x, y, a) for a in algorithms]
         print(f"{'fcn':>7} {batch:>5} " + " ".join(f"{v:>10.2f}" for v in row))
+        print(f"{'':>7} {'':>5} " + " ".join(f"{v / row[0]:>9.2f}x" for v in row) + f"   (vs {algorithms[0]})")
+    if args.algorithms_only:
+        return
     dig = ms_per_step("lenet5", None, 8, args.steps // 2, x, y)
     sto = ms_per_step("lenet5", "stochastic", 8, args.steps // 2, x, y)
     print(f"{'lenet5':>7} {8:>5} {8e3 / dig:>9.0f} {'':>9} {8e3 / sto:>10.0f}   (images per second)")

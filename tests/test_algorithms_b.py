@@ -168,48 +168,60 @@ def test_rider_q_follows_the_moving_average_of_p_exactly():
         assert torch.allclose(alg.W.weight, w + 0.1 * (p_new - q), atol=1e-12)  # beta = 0.5 * 0.2, W ideal
         q = 0.7 * q + 0.3 * p_new
         assert torch.allclose(alg.buffers["Q"], q, atol=1e-15)
-    assert alg.counters["flips"] == 0 and alg.counters["chop"] == 1  # RIDER: p = 0
+    assert alg.counters["flips"] == 0 and bool((alg.buffers["chop"] == 1).all())  # RIDER: p = 0
 
 
-def test_erider_reprograms_its_analog_copy_only_when_the_chopper_flips():
+@pytest.mark.parametrize("random", [False, True])
+def test_erider_reprograms_its_analog_copy_only_when_a_chopper_flips(random):
+    """Theory form (whole P read every step): eq. 18a/b and 12 with per-column choppers; periodic
+    choppers flip together (eq. 17's scalar c_k), random ones independently."""
     p_dev = SoftBounds(dw_min=1e-3, w_max=1.0, w_min=-1.0, up_down=0.2)
     alg = make_algorithm("erider", OUT, IN, _ideal(), 0, dtype=F64, n_columns=IN, buffer=False, eta=0.2,
-                         chop_prob=0.2, transfer_lr=0.5, configs={"P": TileConfig.perfect(p_dev)})
+                         in_chop_prob=0.2, in_chop_random=random, transfer_lr=0.5,
+                         configs={"P": TileConfig.perfect(p_dev)})
     alg.program(torch.zeros(OUT, IN))
     g = torch.Generator().manual_seed(1)
-    flips = 0
-    for _ in range(60):
-        ref, q, c = alg.P.reference.clone(), alg.buffers["Q"].clone(), alg.counters["chop"]
+    for k in range(60):
+        ref, q, c = alg.P.reference.clone(), alg.buffers["Q"].clone(), alg.buffers["chop"].clone()
         w, resid = alg.W.weight.clone(), alg.P.weight.clone()  # P - Q~
-        assert torch.allclose(alg.weight, w + 0.1 * c * resid)  # W + gamma c (P - Q~)
+        assert torch.allclose(alg.weight, w + 0.1 * c * resid)  # W + gamma c (P - Q~), c per input column
+        p_old = alg.P.conductance.clone()
         grad = torch.randn(OUT, IN, generator=g, dtype=F64)
         alg.step_gradient(grad, 0.2)
-        q_new = alg.buffers["Q"]
-        if alg.counters["chop"] != c:  # flipped after this step: Q~ <- Q_{k+1}
-            flips += 1
-            assert torch.allclose(alg.P.reference, q_new)
-            p_next = alg.P.conductance
-        else:
-            assert torch.equal(alg.P.reference, ref)
-            p_next = alg.P.conductance
+        q_new, p_next = alg.buffers["Q"], alg.P.conductance
+        dev, prm = alg.P.device, alg.P.params  # 18a: P - alpha c grad F_p(P) - alpha |grad| G_p(P)
+        want = p_old - 0.2 * c * grad * dev.F(p_old, prm) - 0.2 * grad.abs() * dev.G(p_old, prm)
+        assert torch.allclose(p_next, want, atol=1e-12)
+        flipped = alg.buffers["chop"] != c
+        if not random:
+            assert bool(flipped.all()) == ((k + 1) % 5 == 0) and bool(flipped.all() or not flipped.any())
+        # Q~ <- Q_{k+1} on the flipped columns only; the others keep their copy
+        assert torch.allclose(alg.P.reference[:, flipped], q_new[:, flipped])
+        assert torch.equal(alg.P.reference[:, ~flipped], ref[:, ~flipped])
         assert torch.allclose(q_new, 0.8 * q + 0.2 * p_next)  # eq. 12 on the analog P_{k+1}
         assert torch.allclose(alg.W.weight, w + 0.1 * c * (p_next - ref), atol=1e-12)  # eq. 18b
-    assert flips == alg.counters["flips"] == alg.counters["reprograms"] and 4 <= flips <= 24
+    if not random:
+        assert alg.counters["flips"] == 12 * IN and alg.counters["reprograms"] == 12
+    else:
+        assert 0.1 * 60 * IN <= alg.counters["flips"] <= 0.3 * 60 * IN
 
 
-def test_two_stage_baseline_keeps_q_at_the_zero_shifting_estimate():
-    """P5 Alg. 4: rider with calibration = zero-shift and track = false."""
+def test_two_stage_baseline_reads_p_against_the_zero_shifting_estimate():
+    """P5 Alg. 4: rider with calibration = zero-shift and track = false: P reads against the estimate
+    (its reference R0) and Q stays 0, i.e. P5's Q = W_sp estimate."""
     dev = SoftBounds(dw_min=5e-3, w_max=1.0, w_min=-1.0, up_down=0.3)  # SP 0.3
     alg = make_algorithm("rider", OUT, IN, TileConfig.perfect(dev), 0, dtype=F64, calibration="zero-shift",
                          calibration_pulses=2000, calibration_mode="cyclic", track=False, n_columns=IN)
     assert alg.calibration_pulses == 2000 * OUT * IN
-    q0 = alg.buffers["Q"].clone()
-    assert torch.allclose(q0, torch.full((OUT, IN), 0.3, dtype=F64), atol=3 * dev.dw_min)
+    est = alg.buffers["R0"].clone()
+    assert torch.allclose(est, torch.full((OUT, IN), 0.3, dtype=F64), atol=3 * dev.dw_min)
+    assert torch.equal(alg.P.reference, est)
     alg.program(torch.zeros(OUT, IN))
-    assert torch.allclose(alg.P.weight, q0)  # P starts at Q: the residual P - Q reads zero
+    assert torch.allclose(alg.P.weight, torch.zeros(OUT, IN, dtype=F64))  # the residual P - Q reads zero
+    assert torch.allclose(alg.P.conductance, est)
     for x, d in [(torch.rand(4, IN), torch.randn(4, OUT)) for _ in range(5)]:
         alg.step(x, d, 0.1)
-    assert torch.equal(alg.buffers["Q"], q0)
+    assert torch.equal(alg.buffers["Q"], torch.zeros(OUT, IN, dtype=F64))
 
 
 # =============================================================================================
@@ -320,3 +332,65 @@ def test_p3_p5_quick_runs_write_result_and_png(name, tmp_path):
         assert "NOT REPRODUCED" in " ".join(on_disk["notes"])
     else:
         assert res["passed"] and not failed, failed
+
+
+# =============================================================================================
+# buffer granularity (aihwkit's auto_granularity) and offset references
+# =============================================================================================
+@pytest.mark.parametrize("units_in_mbatch", [False, True])
+def test_auto_granularity_scales_the_buffer_rate_by_the_read_period(units_in_mbatch):
+    """With auto_granularity g the buffer gains beta * in_size * transfer_every (* rows) / g times the read."""
+    dev = make_device("ideal", dw_min=1.0)  # threshold 1: nothing fires, H keeps all
+    alg = make_algorithm("ttv2", OUT, IN, TileConfig.perfect(dev), 0, dtype=F64, transfer_every=3,
+                         auto_granularity=1000.0, units_in_mbatch=units_in_mbatch, transfer_lr=0.5,
+                         scale_transfer_lr=False, fast_lr=1e-9, scale_fast_lr=False)
+    p = 0.01 * torch.arange(OUT * IN, dtype=F64).view(OUT, IN)
+    alg.P.program(p)
+    rows = 4
+    x, d = torch.zeros(rows, IN, dtype=F64), torch.zeros(rows, OUT, dtype=F64)  # no gradient: P stays
+    for _ in range(3):
+        alg.step(x, d, 0.1)
+    rate = 0.5 * IN * 3 * (rows if units_in_mbatch else 1) / 1000.0
+    want = torch.zeros(OUT, IN, dtype=F64)
+    want[:, 0] = rate * p[:, 0]  # the first transfer read column 0
+    assert torch.allclose(alg.buffers["H"], want, atol=1e-15)
+    with pytest.raises(Exception, match="auto_granularity"):
+        make_algorithm("ttv2", OUT, IN, TileConfig.perfect(dev), 0, auto_granularity=-1.0)
+
+
+def test_offset_reference_is_sampled_around_the_symmetric_point():
+    """ReferenceConfig: r = SP + mean + std * xi per element (P5's reference offset), seeded by the tile."""
+    from analogtrain.tile import AnalogTile, ReferenceConfig
+
+    dev = SoftBounds(dw_min=1e-3, w_max=1.0, w_min=-1.0, up_down=0.1, dw_min_dtod=0.3, up_down_dtod=0.01)
+    cfg = TileConfig(device=dev, reference=ReferenceConfig(symmetric_point=True, mean=0.2, std=0.05))
+    t = AnalogTile(200, 100, cfg, seed=3)
+    off = (t.reference.double() - t.symmetric_point()).flatten()
+    assert abs(off.mean().item() - 0.2) < 4 * 0.05 / math.sqrt(off.numel())
+    assert abs(off.std().item() - 0.05) < 0.05 * 0.05
+    assert torch.equal(AnalogTile(200, 100, cfg, seed=3).reference, t.reference)
+    t.program(torch.zeros(200, 100))
+    inside = (t.reference.double() < t.params.w_max) & (t.reference.double() > t.params.w_min)
+    assert inside.float().mean() > 0.9
+    assert torch.allclose(t.weight[inside], torch.zeros(()), atol=1e-6)  # reads zero at conductance = r
+    plain = AnalogTile(5, 4, TileConfig(device=dev), seed=3)
+    assert not plain.reference.any()  # default: no reference
+
+
+def test_reference_settings_reach_the_layers_tiles_and_bad_ones_are_named():
+    from analogtrain.config import TrainConfig, build_config, parse_sets
+    from analogtrain.errors import ConfigError
+    from analogtrain.tile import ReferenceConfig
+    from analogtrain.train import layer_config
+
+    cfg = build_config(None, parse_sets(["reference.symmetric_point=true", "reference.mean=0.2", "reference.std=0.05"]))
+    assert layer_config(cfg).tile.reference == ReferenceConfig(symmetric_point=True, mean=0.2, std=0.05)
+    with pytest.raises(ConfigError, match="reference.std"):
+        layer_config(TrainConfig(reference={"std": -0.1}))
+    with pytest.raises(ConfigError, match="unknown reference option"):
+        layer_config(TrainConfig(reference={"sigma": 0.1}))
+    only_p = layer_config(TrainConfig(algorithm="erider", reference={"std": 0.05, "arrays": "P"}))
+    assert only_p.tile.reference == ReferenceConfig()
+    assert only_p.options["configs"]["P"].reference == ReferenceConfig(std=0.05)
+    with pytest.raises(ConfigError, match="single array"):
+        layer_config(TrainConfig(algorithm="analog-sgd", reference={"std": 0.05, "arrays": "P"}))

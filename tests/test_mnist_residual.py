@@ -1,4 +1,4 @@
-"""Residual-learning image benchmarks in quick mode (``analogtrain reproduce p1-mnist-tt|p3-table1``)."""
+"""Residual-learning image benchmarks in quick mode (``analogtrain reproduce p1-mnist-tt|p3-table1|p5-tables``)."""
 
 import json
 import math
@@ -6,13 +6,13 @@ import math
 import pytest
 
 from analogtrain.experiments import EXPERIMENTS, run_experiment
-from analogtrain.experiments.mnist_residual import P3_METHODS, p1_tt_config, p3_config
+from analogtrain.experiments.mnist_residual import P3_METHODS, P5_METHODS, P5_PAPER, p1_tt_config, p3_config, p5_config
 
 # experiments whose quick check is documented as not holding (the run must still be well-formed)
 NOT_REPRODUCED_QUICK: set = set()
 
 
-@pytest.mark.parametrize("name", ["p1-mnist-tt", "p3-table1"])
+@pytest.mark.parametrize("name", ["p1-mnist-tt", "p3-table1", "p5-tables"])
 def test_quick_run_writes_result_with_paper_numbers(name, tmp_path):
     assert name in EXPERIMENTS
     result = run_experiment(name, quick=True, seed=0, out=tmp_path)
@@ -56,3 +56,19 @@ def test_full_mode_uses_the_papers_settings():
     assert p3_config("fashion-mnist", "TT-v2", quick=False, seed=0).lr == 0.1
     assert p3_config("fashion-mnist", "TT-v2", quick=False, seed=0).algorithm_params["fast_lr"] == 0.05
     assert p3_config("mnist", "MP", quick=False, seed=0).algorithm == "mixed-precision"
+    # P5 Tables 1-2
+    assert {(m, mean, std) for m, mean, std in P5_PAPER} >= {("lenet5", 0.0, 0.05), ("fcn", 0.4, 1.0)}
+    for model, mean, std in P5_PAPER:
+        for method in P5_METHODS:
+            c = p5_config(model, method, mean, std, quick=False, seed=0)
+            assert (c.dataset, c.epochs, c.device, c.periphery) == ("mnist", 40, "reram-hfo2", "default")
+            assert c.batch == {"lenet5": 8, "fcn": 10}[model]
+            assert c.reference == {"symmetric_point": True, "mean": mean, "std": std, "arrays": "P"}
+    er = p5_config("lenet5", "E-RIDER", 0.0, 0.05, quick=False, seed=0)
+    assert er.algorithm == "erider" and er.lr == 0.05
+    assert {k: er.algorithm_params[k] for k in ("fast_lr", "transfer_lr", "scale_transfer_lr", "in_chop_prob", "gamma",
+                                                "auto_granularity")} == dict(
+        fast_lr=0.5, transfer_lr=0.05, scale_transfer_lr=False, in_chop_prob=0.05, gamma=0.1, auto_granularity=1000.0)
+    ag = p5_config("fcn", "AGAD", 0.4, 1.0, quick=False, seed=0)
+    assert ag.algorithm == "agad" and (ag.algorithm_params["fast_lr"], ag.algorithm_params["transfer_lr"]) == (0.05, 0.3)
+    assert p5_config("lenet5", "TT-v2", 0.0, 0.05, quick=False, seed=0).lr == 0.005

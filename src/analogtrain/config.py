@@ -22,7 +22,7 @@ SCHEDULES = ("none", "step")
 PERIPHERIES = ("default", "perfect")
 # dotted prefixes accepted by --set, and the table each one fills
 TABLES = {"device": "device_params", "algorithm": "algorithm_params", "update": "update",
-          "periphery": "periphery_params"}
+          "periphery": "periphery_params", "reference": "reference"}
 
 
 @dataclass
@@ -41,6 +41,7 @@ class TrainConfig:
     calibration: str = "none"  # "zero-shift": calibrate each layer's gradient array first (P5 Alg. 1)
     calibration_pulses: int = 1000
     update: dict = field(default_factory=dict)  # UpdateConfig fields (mode, bl, ...)
+    reference: dict = field(default_factory=dict)  # ReferenceConfig fields (symmetric_point, mean, std)
     periphery: str = "default"  # forward/backward reads: "default" (P2 Table 4) or "perfect"
     periphery_params: dict = field(default_factory=dict)  # IOConfig overrides for forward and backward
     analog_layers: list = field(default_factory=list)  # names of layers to make analog (empty = all)
@@ -66,7 +67,7 @@ class TrainConfig:
             check_range(name, getattr(self, name), 1)
         for name in ("train_limit", "test_limit", "seed", "calibration_pulses"):
             check_range(name, getattr(self, name), 0)
-        for name in ("device_params", "algorithm_params", "update", "periphery_params"):
+        for name in ("device_params", "algorithm_params", "update", "periphery_params", "reference"):
             if not isinstance(getattr(self, name), dict):
                 raise ConfigError(f"{name} must be a table of key = value, got {getattr(self, name)!r}")
         if isinstance(self.analog_layers, str):

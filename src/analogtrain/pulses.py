@@ -151,6 +151,108 @@ def apply_pulses(
     return out.reshape(w.shape)
 
 
+def apply_pulses_at(
+    device: Device,
+    p: DeviceParams,
+    w: torch.Tensor,
+    idx: torch.Tensor,
+    n: torch.Tensor,
+    sign: torch.Tensor,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """New values (``w``'s dtype) of the elements ``idx`` of ``w`` after ``n`` pulses of ``sign``.
+
+    ``idx``: strictly increasing flat (row-major) indices, ``n > 0`` and ``sign`` the matching 1-d
+    values.  Same arithmetic and random draws as ``apply_pulses`` on a count matrix that is zero
+    outside ``idx`` (it enumerates its elements in the same row-major order), without a full-size
+    pass: for transfers that pulse one column of a large array (tests hold the two equal).
+
+    ``run_with_noise``'s pulse-by-pulse branch (cycle noise without an additive closed form, e.g.
+    multiplicative c2c) runs as a numba loop over the elements on CPU float32 arrays, fed with the
+    same ``torch.randn`` draws; like the stochastic kernel it evaluates the family's response in
+    float64 scalars, which float32 storage keeps identical to the torch reference (the test holds
+    every family to it).  Everything else uses ``run_with_noise`` itself on the selected elements.
+    """
+    n, sign = n.double(), sign.double()
+    m = idx.numel()
+    kernel = _pulse_kernel(device, w)
+    if m == 0:
+        return w.new_empty(0)
+    if kernel is not None:
+        # the reference draws one randn over the selected elements per pulse index k < max(n)
+        xi = [torch.randn(m, generator=generator, dtype=torch.float64) for _ in range(int(n.max().item()))]
+        xi = xi[0].view(1, m) if len(xi) == 1 else torch.stack(xi) if xi else torch.empty(0, m, dtype=torch.float64)
+        out = np.empty(m, dtype=np.float64)
+        kernel(w.reshape(-1).numpy(), idx.numpy(), n.numpy(), sign.numpy(), xi.numpy(), _param_rows(p, w.shape),
+               device.constants().numpy(), float(device.dw_min), float(device.dw_min_std),
+               device.c2c_mode == "additive", out)
+        return torch.from_numpy(out).to(w.dtype)
+    if w.device.type == "cpu":  # cached contiguous copies: a flat view to index, no broadcast copy
+        sub = DeviceParams(*(torch.from_numpy(a).view(-1)[idx] for a in p.numpy_arrays(w.shape)))
+    else:
+        sub = DeviceParams(*(torch.broadcast_to(t, w.shape).reshape(-1)[idx] for t in p.state_dict().values()))
+    w0 = w.reshape(-1)[idx].double()
+    randn = lambda k: torch.randn(w0.shape, generator=generator, dtype=torch.float64, device=w.device)  # noqa: E731
+    return run_with_noise(device, sub, w0, n, sign, randn).to(w.dtype)
+
+
+def _pulse_kernel(device: Device, w: torch.Tensor):
+    """The numba kernel ``apply_pulses_at`` uses for ``device`` on ``w`` (compiled on first request), or
+    None where it keeps torch: ``run_with_noise``'s pulse-by-pulse branch on a CPU float32 array."""
+    per_pulse = device.dw_min_std > 0 and not (device.has_closed_form and device.c2c_mode == "additive")
+    if per_pulse and w.device.type == "cpu" and w.dtype == torch.float32 and type(device).clip is Device.clip:
+        return _pulses_at_kernel_for(device)
+    return None
+
+
+def _param_rows(p: DeviceParams, shape) -> np.ndarray:
+    """(elements, 4) float64 rows (up, down, w_max, w_min), cached like ``DeviceParams.numpy_arrays``.
+
+    A transfer pulses the elements of a column, one per row of the array: with the four parameters
+    of an element side by side that is one cache line per element instead of four.
+    """
+    key = (tuple(shape),) + tuple(id(t) for t in p.state_dict().values())
+    cache = p.__dict__.get("_param_rows")
+    if cache is None or cache[0] != key:
+        cache = (key, np.stack([a.reshape(-1) for a in p.numpy_arrays(shape)], axis=1))
+        p.__dict__["_param_rows"] = cache
+    return cache[1]
+
+
+def _pulses_at_kernel_for(device: Device):
+    """``run_with_noise``'s pulse-by-pulse branch on the elements ``idx`` of a flat array, compiled
+    once per family: pulse k of element t (while k < n[t]) uses the normal ``xi[k, t]``; the same
+    float64 operations in the same order as the torch loop."""
+    cls = type(device)
+    key = (cls, "pulses_at")
+    if key not in _KERNELS:
+        q_up, q_down = numba.njit(cls.q_up_fn), numba.njit(cls.q_down_fn)
+
+        def kernel(w, idx, n, sign, xi, prm, c, dw, sigma, additive, out):
+            for t in range(idx.shape[0]):
+                e = idx[t]
+                v = np.float64(w[e])
+                s = sign[t]
+                up, down, wmax, wmin = prm[e, 0], prm[e, 1], prm[e, 2], prm[e, 3]
+                a = up if s > 0 else down  # run_with_noise's slope
+                for k in range(xi.shape[0]):
+                    if not n[t] > k:
+                        break
+                    q = q_up(v, up, wmax, wmin, c) if s > 0 else q_down(v, down, wmax, wmin, c)
+                    x = xi[k, t]
+                    noisy = q + a * sigma * x if additive else q * (1.0 + sigma * x)
+                    v = min(max(v + s * dw * noisy, wmin), wmax)
+                out[t] = v
+
+        jitted = numba.njit(kernel)
+        # compile now for the usual argument types (C-contiguous), with no elements to work on
+        f64 = np.empty(0, dtype=np.float64)
+        jitted(np.empty(0, dtype=np.float32), np.empty(0, dtype=np.int64), f64, f64, np.empty((0, 0)),
+               np.empty((0, 4)), f64, 0.0, 0.0, False, f64)
+        _KERNELS[key] = jitted
+    return _KERNELS[key]
+
+
 # =============================================================================================
 # stochastic pulse trains (rank-one updates, sample by sample)
 # =============================================================================================

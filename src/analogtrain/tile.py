@@ -25,10 +25,42 @@ from .pulses import UpdateConfig
 
 
 @dataclass(frozen=True)
+class ReferenceConfig:
+    """The reference array a differential read subtracts, sampled per element at construction.
+
+    ``r = (symmetric point of the element, if symmetric_point) + mean + std * xi``, ``xi ~ N(0, 1)``:
+    P5's model of a calibrated reference with an offset (papers.md §7(d): ``r = w_sp + mu_r + sigma_r xi``)
+    and L1's reference error (§8); aihwkit's reference devices with ``subtract_symmetry_point`` and
+    ``reference_mean`` / ``reference_std`` are this with ``symmetric_point = true``.  The default is no
+    reference (r = 0).  In units of the device's weight, like its bounds.
+    """
+
+    symmetric_point: bool = False
+    mean: float = 0.0
+    std: float = 0.0
+
+    def __post_init__(self):
+        if not isinstance(self.symmetric_point, bool):
+            raise ConfigError(f"reference.symmetric_point must be true or false, got {self.symmetric_point!r}")
+        check_range("reference.mean", self.mean)
+        check_range("reference.std", self.std, 0.0)
+
+    def sample(self, shape, device: Device, params: DeviceParams, generator: torch.Generator) -> torch.Tensor:
+        """The reference of one ``shape`` array (float64; draws from ``generator`` only when std > 0)."""
+        r = torch.zeros(shape, dtype=torch.float64, device=generator.device)
+        if self.symmetric_point:
+            r = r + device.symmetric_point(params).double().to(r.device)
+        if self.std > 0:
+            r = r + self.std * torch.randn(shape, generator=generator, dtype=torch.float64, device=r.device)
+        return r + self.mean
+
+
+@dataclass(frozen=True)
 class TileConfig:
     """Everything that defines a tile except its size and seed."""
 
     device: Device = field(default_factory=SoftBounds)
+    reference: ReferenceConfig = field(default_factory=ReferenceConfig)
     update: UpdateConfig = field(default_factory=UpdateConfig)
     forward: IOConfig = field(default_factory=IOConfig)
     backward: IOConfig = field(default_factory=IOConfig)
@@ -63,7 +95,11 @@ class AnalogTile:
         self.generator = torch.Generator(device).manual_seed(int(seed))
         self.params: DeviceParams = self.config.device.sample(self.shape, self.generator, device=device)
         self.conductance = torch.zeros(self.shape, dtype=dtype, device=device)
-        self.reference = torch.zeros(self.shape, dtype=dtype, device=device)
+        ref = self.config.reference
+        if ref == ReferenceConfig():
+            self.reference = torch.zeros(self.shape, dtype=dtype, device=device)
+        else:
+            self.reference = ref.sample(self.shape, self.config.device, self.params, self.generator).to(device, dtype)
         self.write_noise = torch.zeros(self.shape, dtype=dtype, device=device)
         self._write_noise_zero = True
         self.pulse_count = 0  # total single pulses applied to the conductances
@@ -113,11 +149,60 @@ class AnalogTile:
     def read(self, columns) -> torch.Tensor:
         """Columns of W read by one-hot forward passes through the ``read`` periphery: (out, k)."""
         cols = torch.as_tensor(columns, dtype=torch.long, device=self.conductance.device).reshape(-1)
-        if cols.numel() and (cols.min() < 0 or cols.max() >= self.shape[1]):
+        # (a transfer reads one or a few columns: checking them in Python is cheaper than two reductions)
+        if cols.numel() <= 16:
+            bad = any(c < 0 or c >= self.shape[1] for c in cols.tolist())
+        else:
+            bad = bool(cols.min() < 0 or cols.max() >= self.shape[1])
+        if bad:
             raise ConfigError(f"columns must lie in [0, {self.shape[1] - 1}], got {cols.tolist()}")
+        cfg = self.config.read
+        # The gather shortcut holds for a periphery that keeps a one-hot input one-hot (no input noise)
+        # and reads each column once (no iterative bound management, whose re-runs depend on the output).
+        if cols.numel() and cfg.inp_noise == 0 and not (
+            cfg.bound_management == "iterative" and cfg.out_bound != float("inf")
+        ):
+            return self._read_gather(cols)
+        return self._read_onehot(cols)
+
+    def _read_onehot(self, cols: torch.Tensor) -> torch.Tensor:
+        """Reference read: one-hot inputs through ``io.mvm`` (any periphery)."""
         onehot = torch.zeros(cols.numel(), self.shape[1], dtype=self.conductance.dtype, device=cols.device)
         onehot[torch.arange(cols.numel()), cols] = 1
         return mvm(self.weight, onehot, self.config.read, self.generator).T
+
+    def _read_gather(self, cols: torch.Tensor) -> torch.Tensor:
+        """``_read_onehot`` bit for bit (same arithmetic, same noise draws) without the full-size work.
+
+        A one-hot row normalises to itself (its abs-max is 1), the DAC turns its 1 into some code ``u``
+        and the MVM sums ``u * W[j, col]`` with exact zeros, which is exactly ``u * W[j, col]`` (``+ 0.0``
+        gives the +0.0 the matmul's zero-started sum gives for a -0.0 entry).  So only the read columns
+        of the weight (``conductance + write_noise - reference``, elementwise as ``weight``) are formed,
+        then the ADC steps of ``io._analog_pass`` run on the (k, out) outputs.  Tests hold it equal to
+        ``_read_onehot``.
+        """
+        from .io import _quantise
+
+        cfg = self.config.read
+        w = self.conductance[:, cols]
+        if not self._write_noise_zero:
+            w = w + self.write_noise[:, cols]
+        if not self._reference_zero:
+            w = w - self.reference[:, cols]
+        # The DAC code of the one-hot's 1, as _analog_pass computes it (cached per periphery and dtype).
+        # With a perfect periphery every step below is the identity, matching mvm's bare matmul.
+        code = self.__dict__.get("_read_code")
+        if code is None or code[0] is not cfg or code[1] != w.dtype:
+            u = _quantise(torch.ones(1, dtype=w.dtype, device=w.device), cfg.inp_step)
+            code = (cfg, w.dtype, u.clamp(-cfg.inp_bound, cfg.inp_bound))
+            self.__dict__["_read_code"] = code
+        y = w.T * code[2] + 0.0  # (k, out), as the MVM's output
+        if cfg.out_noise > 0:
+            y = y + cfg.out_noise * torch.randn(y.shape, generator=self.generator, dtype=y.dtype, device=y.device)
+        y = _quantise(y, cfg.out_step)
+        if cfg.out_bound != float("inf"):
+            y = y.clamp(-cfg.out_bound, cfg.out_bound)
+        return y.T
 
     def symmetric_point(self) -> torch.Tensor:
         """Per-element symmetric point of the sampled device (conductance units)."""
@@ -176,6 +261,37 @@ class AnalogTile:
         w = pulses.apply_pulses(self.device, self.params, self.conductance, n, torch.sign(counts), self.generator)
         sent = int(n.sum().item())
         self._written(w, n > 0, sent)
+        return sent
+
+    def _send_pulses_at(self, idx: torch.Tensor, counts: torch.Tensor) -> int:
+        """``send_pulses`` of a count matrix that is zero outside the flat elements ``idx``.
+
+        ``idx``: strictly increasing flat (row-major) indices, ``counts``: their non-zero signed counts.
+        Same result, random draws and draw order as ``send_pulses`` (cycle noise, then write noise,
+        both over the pulsed elements in row-major order) but without full-size passes; the
+        conductances are updated in place, as the stochastic update does.  Used by transfers that
+        pulse a few columns (``steps.fire_pulses``); tests hold it equal to ``send_pulses``.
+        """
+        if idx.numel() == 0:
+            # nothing is drawn or changed, but a numba kernel apply_pulses_at needs is compiled now, at
+            # the first transfer, not whenever the first pulse happens to fire
+            pulses.apply_pulses_at(self.device, self.params, self.conductance, idx, counts, counts, self.generator)
+            return 0
+        n = counts.double().abs()
+        new = pulses.apply_pulses_at(self.device, self.params, self.conductance, idx, n, torch.sign(counts),
+                                     self.generator)
+        if not self.conductance.is_contiguous():
+            self.conductance = self.conductance.contiguous()
+        self.conductance.view(-1)[idx] = new
+        sent = int(n.sum().item())
+        self.pulse_count += sent
+        std = self.device.write_noise_std * self.device.dw_min
+        if std > 0:  # as _written: a fresh draw for every pulsed element
+            draw = torch.randn(idx.numel(), generator=self.generator, dtype=torch.float64, device=idx.device)
+            if not self.write_noise.is_contiguous():
+                self.write_noise = self.write_noise.contiguous()
+            self.write_noise.view(-1)[idx] = (std * draw).to(self.write_noise.dtype)
+            self._write_noise_zero = False
         return sent
 
     def program(self, target: torch.Tensor) -> None:

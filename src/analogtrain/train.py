@@ -18,6 +18,7 @@ epoch), and a checkpoint records the next batch index.  A NaN/inf loss stops the
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import itertools
 import json
@@ -36,11 +37,12 @@ from . import checkpoint
 from .config import TrainConfig, save_config
 from .data import batches, epoch_generator, load_dataset
 from .devices import make_device
+from .errors import ConfigError
 from .io import IOConfig
 from .models import build_model
 from .nn import AnalogLayerConfig, AnalogOptimizer, analog_layers
 from .pulses import UpdateConfig
-from .tile import TileConfig
+from .tile import ReferenceConfig, TileConfig
 
 
 class TrainingDiverged(RuntimeError):
@@ -75,8 +77,18 @@ def layer_config(cfg: TrainConfig) -> AnalogLayerConfig:
     io = IOConfig.perfect() if cfg.periphery == "perfect" else IOConfig()
     if cfg.periphery_params:
         io = _replace(io, "periphery", cfg.periphery_params)
+    ref = dict(cfg.reference)
+    arrays = str(ref.pop("arrays", "all"))  # which of an algorithm's arrays read against this reference
+    reference = _replace(ReferenceConfig(), "reference", ref)
     tile = TileConfig(device=device, update=_replace(UpdateConfig(), "update", cfg.update), forward=io, backward=io)
     options = dict(cfg.algorithm_params)
+    if arrays == "all":
+        tile = dataclasses.replace(tile, reference=reference)
+    elif cfg.algorithm in ("analog-sgd", "digital-sgd"):
+        raise ConfigError(f"reference.arrays = {arrays!r} names arrays, but {cfg.algorithm} has a single array; "
+                          "use 'all'")
+    else:  # e.g. "P": only the residual array (P5's reference offset), the others read against zero
+        options["configs"] = {name: dataclasses.replace(tile, reference=reference) for name in arrays.split(",")}
     if cfg.calibration != "none":
         options.update(calibration=cfg.calibration, calibration_pulses=cfg.calibration_pulses)
     return AnalogLayerConfig(tile=tile, algorithm=cfg.algorithm, options=options,
@@ -84,13 +96,9 @@ def layer_config(cfg: TrainConfig) -> AnalogLayerConfig:
 
 
 def _replace(obj, group: str, changes: dict):
-    import dataclasses
-
     names = {f.name for f in dataclasses.fields(obj)}
     unknown = sorted(set(changes) - names)
     if unknown:
-        from .errors import ConfigError
-
         raise ConfigError(f"unknown {group} option(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
     return dataclasses.replace(obj, **changes)
 
@@ -188,16 +196,18 @@ class Run:
             for xb, yb in bar:
                 out = self.model(xb)
                 loss = F.nll_loss(out, yb)
-                if not torch.isfinite(loss):
+                value = loss.item()
+                if not math.isfinite(value):
                     raise TrainingDiverged(
-                        f"{self.tag} run: loss became {loss.item()} at epoch {self.epoch + 1}, batch {self.batch + 1}; "
+                        f"{self.tag} run: loss became {value} at epoch {self.epoch + 1}, batch {self.batch + 1}; "
                         f"the last good checkpoint is {self.path}"
                     )
                 self.optimizer.zero_grad()
                 loss.backward()
+                self.optimizer.observe_loss(value)  # P3's warm start (before the update, as in its Alg. 1)
                 self.optimizer.step()
                 self.batch += 1
-                self.running[0] += loss.item() * len(yb)
+                self.running[0] += value * len(yb)
                 self.running[1] += (out.argmax(1) == yb).sum().item()
                 self.running[2] += len(yb)
                 bar.set_postfix(loss=f"{self.running[0] / self.running[2]:.3f}",

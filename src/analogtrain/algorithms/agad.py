@@ -67,5 +67,6 @@ class AGAD(ChoppedTTv2):
         self.buffer_transfer(cols, z, beta)
         flips = self.advance_choppers(cols)
         flipped = cols[flips]
-        self.buffers["p_ref"][:, flipped] = self.buffers["p_mean"][:, flipped]
-        self.buffers["ref_set"][flipped] = 1.0
+        if flipped.numel():  # most reads flip nothing: skip the empty index copies
+            self.buffers["p_ref"][:, flipped] = self.buffers["p_mean"][:, flipped]
+            self.buffers["ref_set"][flipped] = 1.0

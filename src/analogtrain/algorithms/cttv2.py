@@ -75,9 +75,9 @@ class ChoppedTTv2(TikiTakaV2):
 
     def advance_choppers(self, cols) -> torch.Tensor:
         """Count the read of ``cols`` and flip their choppers (chopper step); returns the flip mask."""
-        self.buffers["reads"][cols] += 1
-        flips = chopper_flips(self.buffers["reads"][cols], self.opts["in_chop_prob"], self.opts["in_chop_random"],
-                              self.generator)
+        reads = self.buffers["reads"][cols] + 1  # (same values as ``reads[cols] += 1`` then re-reading them)
+        self.buffers["reads"][cols] = reads
+        flips = chopper_flips(reads, self.opts["in_chop_prob"], self.opts["in_chop_random"], self.generator)
         c = self.buffers["chop"][cols]
         self.buffers["chop"][cols] = torch.where(flips, -c, c)
         return flips

@@ -29,8 +29,9 @@ out of the gradient tile W^(N) into W^(N-1), i = N-1 the one into W^(0)):
 Warm start (Algorithm 1 step 3, an experimental device of P3 not covered by its theory; off by
 default, ``warm_start``): a tile pointer k starts at 0; while k < N, every p_0 steps W^(N) is
 transferred onto tile k (rate beta_0) instead of the cascade; when the loss plateaus k <- k + 1.  The
-plateau rule needs the loss, which the optimizer does not pass to an algorithm: call
-``observe_loss(loss)`` once per step (nothing calls it yet).  LossPlateau: for k <= 3 "aggressive"
+plateau rule needs the loss: ``observe_loss(loss)``, called once per step before the update (the trainer
+does it with the batch loss through ``AnalogOptimizer.observe_loss``, as does ``step(closure)``); the
+history and pointer are checkpointed with the other buffers and counters.  LossPlateau: for k <= 3 "aggressive"
 (the last loss exceeds the previous one), else "mild" (at least 2 increases among the last 5 steps,
 needing >= 6 entries); [I] the history restarts at every switch.
 

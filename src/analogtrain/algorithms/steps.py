@@ -79,6 +79,11 @@ class Gradient:
     def dense(cls, grad) -> "Gradient":
         return cls(matrix=torch.as_tensor(grad))
 
+    @property
+    def rows(self) -> int:
+        """Rank-one rows in the batch (samples, or samples x patches of a conv layer); 1 for a matrix."""
+        return 1 if self.matrix is not None else int(self.x.shape[0])
+
     def to_matrix(self) -> torch.Tensor:
         """``d^T x`` summed over the batch (float64), or the matrix itself."""
         if self.matrix is not None:
@@ -153,9 +158,8 @@ def threshold_pulses(
     counts = torch.trunc(h.double() / threshold)
     if max_pulses:
         counts = counts.clamp(-max_pulses, max_pulses)
-    fired = counts != 0
     if forget:
-        new = torch.where(fired, momentum * h, h)
+        new = torch.where(counts != 0, momentum * h, h)
     else:
         new = h - ((1 - momentum) * threshold * counts).to(h)
     return counts, new
@@ -172,7 +176,27 @@ def fire_pulses(tile: AnalogTile, counts: torch.Tensor, cols: torch.Tensor | Non
     Returns the number of pulses sent (also added to ``tile.pulse_count``).
     """
     counts = counts.double()
-    if cols is not None:
+    if isinstance(cols, torch.Tensor) and cols.dim() == 1 and cols.dtype in (torch.int64, torch.int32):
+        cl = cols.tolist()
+        n_out, n_in = tile.shape
+        if all(0 <= c < n_in for c in cl) and len(set(cl)) == len(cl):
+            # Fast path (the usual transfer of a few distinct columns): only the elements of those
+            # columns are looked at.  They are enumerated in row-major order (columns sorted within
+            # a row), the order in which the full-matrix path below draws their random numbers.
+            k = len(cl)
+            order = sorted(range(k), key=cl.__getitem__)
+            sub = torch.broadcast_to(counts, (n_out, k))
+            if order != list(range(k)):
+                sub = sub[:, order]
+            sub = sub.reshape(-1)
+            hit = (sub.abs() > 0).nonzero().squeeze(1)  # as send_pulses: elements with |counts| > 0
+            if k == 1:
+                idx = hit * n_in + cl[0]
+            else:  # position r * k + i of sub is element (r, sorted column i)
+                idx = torch.div(hit, k, rounding_mode="floor") * n_in \
+                    + torch.tensor(sorted(cl), device=hit.device)[hit % k]
+            return tile._send_pulses_at(idx, sub[hit])
+    if cols is not None:  # reference: the full count matrix
         full = torch.zeros(tile.shape, dtype=torch.float64, device=counts.device)
         full[:, cols] = counts
         counts = full

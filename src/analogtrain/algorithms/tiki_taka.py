@@ -84,13 +84,17 @@ class TikiTaka(ArrayAlgorithm):
         self.P.program(torch.zeros(self.shape))
 
     def update(self, grad: Gradient, lr: float) -> None:
-        alpha, beta = self.scaled_lr("fast_lr", lr), self.scaled_lr("transfer_lr", lr)
+        alpha, beta = self.scaled_lr("fast_lr", lr), self.transfer_rate(grad, lr)
         pulse_gradient(self.P, grad, alpha)  # eq. 10: P <- P - alpha grad (at P's response)
         self.counters["steps"] += 1
         if self.counters["steps"] % self.opts["transfer_every"] == 0:
             cols, self.counters["pointer"] = next_columns(self.counters["pointer"], self.opts["n_columns"],
                                                           self.shape[1])
             self.transfer(cols, beta)
+
+    def transfer_rate(self, grad: Gradient, lr: float) -> float:
+        """beta of the transfers (``scaled_lr`` rule)."""
+        return self.scaled_lr("transfer_lr", lr)
 
     def transfer(self, cols: torch.Tensor, beta: float) -> None:
         """eq. 11 on the columns ``cols``: W <- W + beta P (at W's response)."""

@@ -16,6 +16,14 @@ fired, aihwkit's TT-v2 variant).  Since ``W + H`` gains ``beta v`` per transfer 
 sub-threshold remainder in RL-v2), W follows ``W + beta P`` in whole pulses: the buffer keeps what one
 pulse cannot yet express, and RL-v2's decay averages the read noise out (P2 §5, Fix 1).
 
+Buffer granularity (aihwkit's ``auto_granularity`` of its chopped/dynamic transfer compounds, used by
+P5's TT-v2/AGAD/E-RIDER tables with value 1000): with ``auto_granularity = g > 0`` the buffer's rate is
+``beta * period / g``, ``period = in_size * transfer_every`` (times the batch's rank-one rows with
+``units_in_mbatch``): the steps until a column is read again, so the rate per sample and column is
+the same for every layer size and batch.  (aihwkit counts its buffer in pulses: ``H / (dw_min g /
+period)``; ours is in W's weight units with threshold ``threshold_scale * dw_min``, which is the same
+buffer when P and W share a device.)  ``g = 0`` (default): ``beta`` as it is.
+
 Letters: P2's alpha (fast lr) and beta (transfer / filter rate) are ours; L1's lambda_A is alpha and
 lambda_H is beta (in weight units; aihwkit's buffer counts in pulses of W).
 """
@@ -32,7 +40,17 @@ BUFFER_OPTIONS = {
     "max_pulses": Option(1, lo=0),  # per element per transfer (0 = no cap)
     "forget_buffer": Option(False),
     "momentum": Option(0.0, lo=0.0, hi=1.0),
+    "auto_granularity": Option(0.0, lo=0.0),  # 0: off; else beta * period / auto_granularity
+    "units_in_mbatch": Option(False),  # the period counts rank-one rows (samples x patches), not steps
 }
+
+
+def buffer_rate(opts: dict, beta: float, in_size: int, rows: int) -> float:
+    """The buffer's rate: ``beta``, or with ``auto_granularity`` g > 0 ``beta * period / g`` (module docstring)."""
+    g = opts["auto_granularity"]
+    if not g:
+        return beta
+    return beta * in_size * opts["transfer_every"] * (rows if opts["units_in_mbatch"] else 1) / g
 
 
 class TikiTakaV2(TikiTaka):
@@ -46,6 +64,9 @@ class TikiTakaV2(TikiTaka):
     def make(self) -> None:
         super().make()
         self.new_buffer("H")
+
+    def transfer_rate(self, grad, lr: float) -> float:
+        return buffer_rate(self.opts, self.scaled_lr("transfer_lr", lr), self.shape[1], grad.rows)
 
     def program(self, w) -> None:
         super().program(w)

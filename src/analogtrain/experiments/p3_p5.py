@@ -297,7 +297,7 @@ def run_p5_tracking(quick: bool, seed: int, out: Path) -> dict:
     methods = {
         "rl_no_tracking": ("rider", {"track": False}, "residual learning, Q = 0 fixed (no tracking)"),
         "rider": ("rider", {}, "RIDER (p = 0)"),
-        "erider": ("erider", {"chop_prob": cfg["chop_prob"]}, f"E-RIDER (p = {_k(cfg['chop_prob'])})"),
+        "erider": ("erider", {"in_chop_prob": cfg["chop_prob"]}, f"E-RIDER (p = {_k(cfg['chop_prob'])})"),
     }
     win = cfg["window"]
     finals = {n: [] for n in methods}
@@ -479,6 +479,17 @@ def run_p3_fig7(quick: bool, seed: int, out: Path) -> dict:
         "Theta(gamma^-N)). Reading transfer_every as global periods instead of inner loops made 3+ tiles unstable. "
         "Possible causes: aihwkit's pulse-train transfer (P3 modified its C++ transfer path), device details P3 "
         "does not state, or the number of steps.",
+        "Further exploration (not part of the verdict; final loss = mean (w - b)^2 over the last window, for 1 / 2 / "
+        "3 / 4 / 5 tiles): (i) aihwkit-like stochastic pulse trains (tile mode 'stochastic', BL 31, update and "
+        "update-BL management off) for the gradient update (rank-one, x = 1) and the transfers, full settings "
+        "(10k steps, 6 targets): 6.8e-2 / 1.2e-1 / 2.9e-1 / 1.5e-1 / 2.2e-1; (ii) long runs, 3 targets, "
+        "rounded pulses, 100k steps (last 10k): 5.7e-2 / 1.4e-1 / 2.9e-1 / 1.6e-1 / 1.3e-1, and pulse trains "
+        "100k: 5.8e-2 / 1.7e-1 / 2.2e-1 / 2.3e-1 / 1.1e-2, 200k (last 20k): 5.8e-2 / 1.5e-1 / 2.0e-1 / 1.2e-1 / "
+        "6.7e-2 (no tile count falls steadily with steps; 5 tiles drifts 1.8e-2 -> 6.7e-2 between 100k and 200k); "
+        "(iii) the gradient tile at fast_lr * global lr = 1e-5 (not the reading papers.md supports: it marks only "
+        "the transfer lr as unscaled, and aihwkit 0.9.2's fast_lr is absolute, see p3-table1), 10k steps, 6 "
+        "targets: 5.0e-2 (1 tile, lr 0.01) / 2.7e-1 / 2.7e-1 / 2.6e-1 / 2.7e-1, i.e. 2-5 tiles stay at the "
+        "initial loss (< 1e-4 expected pulses per step on the gradient tile).",
     ]
     plt = _plt()
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(12, 4.4))

@@ -5,11 +5,18 @@ unchanged: the analog step uses the group's current ``lr`` (papers.md §3(d): St
 Momentum and weight decay apply to digital parameters only; the analog update is exactly
 ``algorithm.step(x, d, lr)`` with the recorded rows (whatever the algorithm's plan is).
 
+Algorithms that react to the training loss (P3's warm start, ``MultiTile.observe_loss``) get it through
+``observe_loss(loss)``: the trainer calls it once per step with the batch loss, before ``step``, and
+``step(closure)`` calls it itself with the closure's loss (in both cases before the analog update, the
+order of P3 Algorithm 1: the loss is appended, the plateau rule may switch tiles, then the transfer).
+
 Convention: ``zero_grad`` also drops the analog layers' pending records, just as it drops the
 digital gradients, so a step never applies rows from an earlier, discarded backward.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -41,6 +48,8 @@ class AnalogOptimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+            if loss is not None:
+                self.observe_loss(float(loss))
         for group, layer in self._analog():
             layer.analog_step(group["lr"])
         for group in self.param_groups:
@@ -58,6 +67,16 @@ class AnalogOptimizer(torch.optim.Optimizer):
                     g = buf
                 p.add_(g, alpha=-lr)
         return loss
+
+    def observe_loss(self, loss: float) -> None:
+        """Hand the (batch) training loss to every analog layer's algorithm that defines ``observe_loss``."""
+        loss = float(loss)
+        if not math.isfinite(loss):
+            raise ValueError(f"observe_loss needs a finite loss, got {loss!r}")
+        for _, layer in self._analog():
+            observe = getattr(layer.algorithm, "observe_loss", None)
+            if observe is not None:
+                observe(loss)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for _, layer in self._analog():

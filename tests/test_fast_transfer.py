@@ -1,0 +1,231 @@
+"""The transfer fast paths against their references, bit for bit (same random draws, same order).
+
+* ``AnalogTile._read_gather`` (column gather) vs ``AnalogTile._read_onehot`` (one-hot MVM through io.mvm);
+* ``fire_pulses`` with columns (``AnalogTile._send_pulses_at`` / ``pulses.apply_pulses_at``, numba
+  per-pulse loop on float32) vs the full count matrix through ``AnalogTile.send_pulses``;
+* whole c-TTv2 / AGAD / TT-v2 / Tiki-Taka training steps with the fast paths vs with both references forced.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from analogtrain import pulses
+from analogtrain.algorithms import steps
+from analogtrain.algorithms.agad import AGAD
+from analogtrain.algorithms.cttv2 import ChoppedTTv2
+from analogtrain.algorithms.tiki_taka import TikiTaka
+from analogtrain.algorithms.ttv2 import TikiTakaV2
+from analogtrain.devices import FAMILIES, make_device
+from analogtrain.io import IOConfig
+from analogtrain.pulses import UpdateConfig
+from analogtrain.tile import AnalogTile, ReferenceConfig, TileConfig
+
+PRESETS = ["softbounds-reference", "reram-hfo2"]  # multiplicative c2c (per-pulse loop); additive c2c + write noise
+
+
+def bits(t: torch.Tensor) -> bytes:
+    """Exact bit pattern (tells -0.0 from +0.0, unlike torch.equal)."""
+    return t.detach().contiguous().numpy().tobytes()
+
+
+def same_tile(a: AnalogTile, b: AnalogTile) -> None:
+    sa, sb = a.state_dict(), b.state_dict()
+    for k in ("conductance", "reference", "write_noise"):
+        assert bits(sa[k]) == bits(sb[k]), k
+    assert torch.equal(sa["generator"], sb["generator"])
+    assert sa["pulse_count"] == sb["pulse_count"]
+
+
+def twin_tiles(device, shape=(12, 9), dtype=torch.float32, reference=None, read=None, seed=3):
+    cfg = TileConfig(device=device, reference=reference or ReferenceConfig(), read=read or TileConfig().read)
+    a, b = (AnalogTile(*shape, cfg, seed=seed, dtype=dtype) for _ in range(2))
+    w = (torch.rand(shape, generator=torch.Generator().manual_seed(seed + 1)) - 0.5) * 0.6
+    a.program(w)
+    b.program(w)
+    same_tile(a, b)
+    return a, b
+
+
+# ---- reads ---------------------------------------------------------------------------------------
+READS = {
+    "transfer-default": TileConfig().read,
+    "perfect": IOConfig.perfect(),
+    "abs-max-no-bm": IOConfig(bound_management="none"),
+    # DAC code != 1 (coarse grid, clipped input range) and a clipping ADC, both noisy
+    "coarse-clipped": IOConfig(inp_res=0.3, inp_bound=0.7, out_res=0.05, out_bound=0.05, out_noise=0.1,
+                               bound_management="none"),
+    "no-out-noise": IOConfig(out_noise=0.0, noise_management="none", bound_management="none"),
+}
+
+
+@pytest.mark.parametrize("read", list(READS), ids=list(READS))
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_read_gather_equals_onehot_mvm(read, preset, dtype):
+    ref = ReferenceConfig(mean=0.01, std=0.05)  # a differential read against a non-zero reference
+    a, b = twin_tiles(make_device(preset), dtype=dtype, reference=ref, read=READS[read])
+    for cols in ([4], [0], [8, 2, 5], [3, 3]):
+        c = torch.tensor(cols)
+        fast, slow = a._read_gather(c), b._read_onehot(c)
+        assert fast.shape == slow.shape == (12, len(cols))
+        assert bits(fast) == bits(slow), cols
+        assert torch.equal(a.generator.get_state(), b.generator.get_state())
+        steps.fire_pulses(a, torch.ones(12, 1), torch.tensor([cols[0]]))  # move the weights (and write noise)
+        steps.fire_pulses(b, torch.ones(12, 1), torch.tensor([cols[0]]))
+    assert torch.equal(a.read(torch.tensor([1, 7])), b._read_onehot(torch.tensor([1, 7])))
+
+
+@pytest.mark.parametrize("read", list(READS), ids=list(READS))
+def test_read_gather_of_negative_zero(read):
+    a, b = twin_tiles(make_device("softbounds-reference"), read=READS[read])  # no write noise, no reference
+    for t in (a, b):
+        t.conductance[:, 4] = -0.0  # the matmul's sum gives +0.0 for a -0.0 weight
+        t.conductance[:5, 2] = -0.0
+    c = torch.tensor([4, 2])
+    assert bits(a._read_gather(c)) == bits(b._read_onehot(c))
+
+
+def test_read_uses_the_reference_path_when_the_gather_does_not_apply():
+    # input noise makes the one-hot dense; iterative bound management re-reads saturated columns
+    for read in (IOConfig(inp_noise=0.1, bound_management="none"), IOConfig(out_bound=0.05)):
+        a, b = twin_tiles(make_device("reram-hfo2"), read=read)
+        assert bits(a.read([2, 6])) == bits(b._read_onehot(torch.tensor([2, 6])))
+        same_tile(a, b)
+
+
+# ---- pulses onto columns ----------------------------------------------------------------------------
+def _counts(seed, rows, k, max_count=3):
+    g = torch.Generator().manual_seed(seed)
+    c = torch.randint(-max_count, max_count + 1, (rows, k), generator=g).double()
+    return c * (torch.rand(rows, k, generator=g) < 0.7)
+
+
+def _fire_reference(tile, counts, cols):
+    full = torch.zeros(tile.shape, dtype=torch.float64)
+    full[:, cols] = counts.double()
+    return tile.send_pulses(full)
+
+
+def _with_variations(name):
+    if name == "ideal":
+        return make_device(name, dw_min=0.05)
+    return make_device(name, dw_min=0.05, dw_min_dtod=0.2, up_down_dtod=0.05, w_max_dtod=0.2, w_min_dtod=0.2,
+                       dw_min_std=0.2)
+
+
+DEVICES = {
+    **{p: make_device(p) for p in PRESETS},
+    "softbounds-multiplicative-write-noise": make_device("softbounds-reference", dw_min=0.02, write_noise_std=0.5),
+    **{f"{f}-multiplicative": _with_variations(f).replace(c2c_mode="multiplicative") for f in FAMILIES},
+    **{f"{f}-additive": _with_variations(f) for f in FAMILIES},
+}
+
+
+@pytest.mark.parametrize("device", list(DEVICES), ids=list(DEVICES))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fire_pulses_on_columns_equals_full_matrix(device, dtype):
+    a, b = twin_tiles(DEVICES[device], dtype=dtype)
+    total = 0
+    for step, cols in enumerate(([4], [0], [8, 2, 5], [7, 1], [3])):
+        counts = _counts(step, 12, len(cols))
+        c = torch.tensor(cols)
+        sent = steps.fire_pulses(a, counts, c)
+        assert sent == _fire_reference(b, counts, c) > 0
+        same_tile(a, b)
+        total += sent
+    assert steps.fire_pulses(a, torch.zeros(12, 1), torch.tensor([2])) == 0 == _fire_reference(b, torch.zeros(12, 1), [2])
+    same_tile(a, b)
+    assert a.pulse_count == total
+    assert not torch.equal(a.conductance, twin_tiles(DEVICES[device], dtype=dtype)[0].conductance)
+
+
+def test_apply_pulses_at_equals_apply_pulses_with_many_pulses():
+    device = make_device("softbounds-reference", dw_min=0.05)  # multiplicative c2c: the numba loop
+    p = device.sample((10, 6), torch.Generator().manual_seed(1))
+    w = device.clip((torch.rand(10, 6, generator=torch.Generator().manual_seed(2), dtype=torch.float64) - 0.5), p)
+    w = w.float()
+    n = torch.randint(0, 9, (10, 6), generator=torch.Generator().manual_seed(3)).double()
+    sign = torch.where(torch.rand(10, 6, generator=torch.Generator().manual_seed(4)) < 0.5, -1.0, 1.0).double()
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    ref = pulses.apply_pulses(device, p, w, n, sign, g1)
+    idx = (n.reshape(-1) > 0).nonzero().squeeze(1)
+    new = pulses.apply_pulses_at(device, p, w, idx, n.reshape(-1)[idx], sign.reshape(-1)[idx], g2)
+    fast = w.reshape(-1).clone()
+    fast[idx] = new
+    assert bits(fast.reshape(10, 6)) == bits(ref)
+    assert not torch.equal(ref, w)
+    assert torch.equal(g1.get_state(), g2.get_state())
+
+
+def test_fire_pulses_keeps_the_reference_path_for_other_column_specs():
+    a, b = twin_tiles(make_device("reram-hfo2"))
+    counts = _counts(9, 12, 2)
+    assert steps.fire_pulses(a, counts, [6, 6]) == _fire_reference(b, counts, [6, 6])  # list, duplicates
+    same_tile(a, b)
+
+
+# ---- whole training steps -------------------------------------------------------------------------------
+class _Reference:
+    """Force both reference paths: one-hot MVM reads and full-matrix pulses."""
+
+    def __init__(self, monkeypatch):
+        monkeypatch.setattr(AnalogTile, "read", lambda self, cols: self._read_onehot(
+            torch.as_tensor(cols, dtype=torch.long).reshape(-1)))
+
+        def send_at(self, idx, counts):
+            full = torch.zeros(self.shape, dtype=torch.float64)
+            full.view(-1)[idx] = counts.double()
+            return self.send_pulses(full)
+
+        monkeypatch.setattr(AnalogTile, "_send_pulses_at", send_at)
+
+
+def _train(cls, preset, options, steps_n=40):
+    tile = TileConfig(device=make_device(preset), update=UpdateConfig(mode="stochastic", bl=31))
+    alg = cls.build(10, 7, tile, seed=11, **options)
+    alg.program(torch.rand(10, 7, generator=torch.Generator().manual_seed(1)) * 0.2 - 0.1)
+    g = torch.Generator().manual_seed(2)
+    for _ in range(steps_n):
+        x = torch.rand(4, 7, generator=g)
+        d = torch.randn(4, 10, generator=g) * 0.5
+        alg.step(x, d, 0.5)
+    return alg.state_dict()
+
+
+ALGORITHMS = [
+    (TikiTaka, {}),
+    (TikiTakaV2, {"max_pulses": 0}),
+    (ChoppedTTv2, {"n_columns": 3, "in_chop_prob": 0.3}),
+    (ChoppedTTv2, {"max_pulses": 0, "transfer_lr": 5.0}),
+    (AGAD, {"n_columns": 2, "in_chop_prob": 0.5, "transfer_lr": 5.0}),
+]
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("cls,options", ALGORITHMS, ids=[f"{c.name}-{i}" for i, (c, _) in enumerate(ALGORITHMS)])
+def test_training_steps_equal_with_reference_paths(cls, options, preset, monkeypatch):
+    fast = _train(cls, preset, options)
+    with monkeypatch.context() as m:
+        _Reference(m)
+        ref = _train(cls, preset, options)
+    assert fast["tiles"]["W"]["pulse_count"] > 0
+    for name in fast["tiles"]:
+        for k in ("conductance", "write_noise"):
+            assert bits(fast["tiles"][name][k]) == bits(ref["tiles"][name][k]), (name, k)
+        assert torch.equal(fast["tiles"][name]["generator"], ref["tiles"][name]["generator"])
+        assert fast["tiles"][name]["pulse_count"] == ref["tiles"][name]["pulse_count"]
+    for k in fast["buffers"]:
+        assert bits(fast["buffers"][k]) == bits(ref["buffers"][k]), k
+    assert fast["counters"] == ref["counters"]
+    assert torch.equal(fast["generator"], ref["generator"])
+
+
+@pytest.mark.parametrize("cols", [[-1], [9], [0, 9], list(range(8)) * 3 + [9]])
+def test_read_rejects_columns_outside_the_array(cols):
+    from analogtrain.errors import ConfigError
+
+    tile = AnalogTile(12, 9, seed=0)
+    with pytest.raises(ConfigError, match="columns must lie"):
+        tile.read(cols)

@@ -1,0 +1,96 @@
+"""P3's warm start fed by the training loss: optimizer.observe_loss, the trainer, checkpoints and resume."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import run_full_and_interrupted
+
+from analogtrain import checkpoint
+from analogtrain import train as train_mod
+from analogtrain.config import build_config
+from analogtrain.devices import make_device
+from analogtrain.nn import AnalogLayerConfig, AnalogLinear, AnalogOptimizer
+from analogtrain.tile import TileConfig
+
+N_TILES = 8  # N = 7: the pointer passes the "aggressive" tiles k <= 3 and then needs the "mild" rule
+QUIET = dict(progress=False, log=lambda *a: None)
+
+
+def tiny(warm_start: bool, **kw):
+    return build_config(sets={"train_limit": 120, "test_limit": 50, "epochs": 2, "batch": 10,
+                              "device": "softbounds-reference", "compare_digital": False, "algorithm": "multi-tile",
+                              "algorithm.n_tiles": N_TILES, "algorithm.warm_start": warm_start, **kw})
+
+
+def analog_counters(out) -> list[dict]:
+    """The counters of every analog layer's algorithm in the run's analog checkpoint."""
+    return [s["state"]["counters"] for s in checkpoint.load(out / "checkpoint-analog.pt")["optimizer"]["analog"]]
+
+
+def test_training_advances_the_warm_start_pointer(tmp_path):
+    train_mod.train(tiny(True), tmp_path, **QUIET)
+    warm = [c["warm"] for c in analog_counters(tmp_path)]
+    assert warm and all(0 < k <= N_TILES - 1 for k in warm), warm
+
+
+def test_without_warm_start_the_pointer_stays_at_n(tmp_path):
+    train_mod.train(tiny(False), tmp_path, **QUIET)
+    counters = analog_counters(tmp_path)
+    assert counters and all(c["warm"] == N_TILES - 1 and c["n_losses"] == 0 for c in counters)
+
+
+def test_interrupt_then_resume_is_bit_identical_with_warm_start(tmp_path, monkeypatch):
+    cfg = tiny(True, epochs=3)
+    full, part, interrupted_at = run_full_and_interrupted(cfg, tmp_path, monkeypatch, stop_after=12)
+    # 12 batches per epoch: stopped after step 13 (epoch 2, batch 1), mid warm start (pointer 4 of 7 on this
+    # seed, the "mild" rule with 4 of its 6 losses recorded), so the resumed run needs the loss history
+    assert interrupted_at == 1
+    a, b = (checkpoint.load(out / "checkpoint-analog.pt") for out in (full, part))
+    assert repr(a["model"]) == repr(b["model"])  # conductances, warm-start buffers and counters included
+    assert repr(a["optimizer"]) == repr(b["optimizer"])
+    assert [r["train_loss"] for r in a["metrics"]] == [r["train_loss"] for r in b["metrics"]]
+
+
+def _layer(warm_start: bool) -> AnalogLinear:
+    tile = TileConfig.perfect(make_device("ideal"), mode="expected")
+    cfg = AnalogLayerConfig(tile=tile, algorithm="multi-tile", options={"n_tiles": 3, "warm_start": warm_start})
+    return AnalogLinear(4, 2, config=cfg, seed=0)
+
+
+def test_optimizer_forwards_the_loss_and_the_closure_loss():
+    layer, x, y = _layer(True), torch.randn(5, 4, generator=torch.Generator().manual_seed(0)), torch.zeros(5, 2)
+    opt = AnalogOptimizer(layer.parameters(), lr=0.1)
+    counters = layer.algorithm.counters
+    opt.observe_loss(torch.tensor(1e9))  # a 0-d tensor is accepted too
+    assert (counters["n_losses"], counters["warm"]) == (1, 0)
+
+    def closure():
+        opt.zero_grad()
+        loss = F.mse_loss(layer(x), y)
+        loss.backward()
+        return loss
+
+    opt.step(closure)  # its loss (< 1e9) is the second entry: no increase, no switch
+    assert (counters["n_losses"], counters["warm"]) == (2, 0)
+    opt.step()  # no closure: nothing observed
+    assert (counters["n_losses"], counters["warm"]) == (2, 0)
+    opt.observe_loss(1e10)  # an increase: the aggressive rule switches to the next tile
+    assert (counters["n_losses"], counters["warm"]) == (0, 1)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_observe_loss_rejects_a_non_finite_loss(bad):
+    layer = _layer(True)
+    opt = AnalogOptimizer(layer.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="finite"):
+        opt.observe_loss(bad)
+    assert layer.algorithm.counters["n_losses"] == 0
+
+
+def test_layers_without_observe_loss_are_skipped():
+    tile = TileConfig.perfect(make_device("ideal"), mode="expected")
+    layer = AnalogLinear(3, 2, config=AnalogLayerConfig(tile=tile), seed=0)  # analog-sgd
+    assert not hasattr(layer.algorithm, "observe_loss")
+    AnalogOptimizer(layer.parameters(), lr=0.1).observe_loss(0.5)
