@@ -135,7 +135,8 @@ def test_fire_pulses_on_columns_equals_full_matrix(device, dtype):
         assert sent == _fire_reference(b, counts, c) > 0
         same_tile(a, b)
         total += sent
-    assert steps.fire_pulses(a, torch.zeros(12, 1), torch.tensor([2])) == 0 == _fire_reference(b, torch.zeros(12, 1), [2])
+    zero = torch.zeros(12, 1)
+    assert steps.fire_pulses(a, zero, torch.tensor([2])) == 0 == _fire_reference(b, zero, [2])
     same_tile(a, b)
     assert a.pulse_count == total
     assert not torch.equal(a.conductance, twin_tiles(DEVICES[device], dtype=dtype)[0].conductance)

@@ -189,6 +189,34 @@ def test_learnable_out_scale_gets_grad_and_scales_d():
     assert layer.out_scale.item() == pytest.approx(before - 0.1 * (t * wx).sum().item())
 
 
+@pytest.mark.parametrize("columnwise", [False, True])
+def test_weight_scaling_maps_the_largest_weight_to_omega(columnwise):
+    """aihwkit's weight_scaling_omega: arrays hold w / s (max |w / s| = omega), the output is s * (W_a x),
+    the update sees d scaled by s, and the scale is part of the module state."""
+    cfg = AnalogLayerConfig(tile=PERFECT.tile, weight_scaling_omega=0.6, weight_scaling_columnwise=columnwise)
+    layer = AnalogLinear(5, 3, config=cfg, seed=1)
+    w = 0.1 * torch.randn(3, 5, generator=gen(2))
+    layer.program(w)
+    wa = layer.algorithm.weight
+    peak = wa.abs().amax(1) if columnwise else wa.abs().max()
+    torch.testing.assert_close(peak, torch.full_like(peak, 0.6))
+    torch.testing.assert_close(layer.weight.detach(), w)  # the mirror is the real weight
+    x, t = torch.randn(4, 5, generator=gen(0)), torch.randn(4, 3, generator=gen(1))
+    y = layer(x)
+    torch.testing.assert_close(y, x @ w.T + layer.bias.detach())
+    (y * t).sum().backward()
+    _, d = rows(layer)
+    s = layer.weight_scale
+    torch.testing.assert_close(d, t * s)  # gradient w.r.t. W_a x
+    AnalogOptimizer(layer.parameters(), lr=0.1).step()
+    torch.testing.assert_close(layer.algorithm.weight, wa - 0.1 * (t * s).T @ x)  # the tile's own units
+    twin = AnalogLinear(5, 3, config=cfg, seed=7)
+    twin.load_state_dict(layer.state_dict())
+    assert torch.equal(twin.weight_scale, layer.weight_scale) and torch.equal(twin.weight, layer.weight)
+    with pytest.raises(ConfigError, match="weight_scaling_omega"):
+        AnalogLayerConfig(weight_scaling_omega=-1.0)
+
+
 def test_records_order_zero_grad_and_freezing():
     layer = AnalogLinear(4, 2, config=PERFECT)
     opt = AnalogOptimizer(layer.parameters(), lr=0.1)

@@ -46,6 +46,8 @@ class TrainConfig:
     periphery_params: dict = field(default_factory=dict)  # IOConfig overrides for forward and backward
     analog_layers: list = field(default_factory=list)  # names of layers to make analog (empty = all)
     learn_out_scale: bool = False
+    weight_scaling_omega: float = 0.0  # > 0: program w / s with s = max|w| / omega, output times s
+    weight_scaling_columnwise: bool = False  # one s per output instead of one per layer
     lr: float = 0.1
     schedule: str = "none"
     step_size: int = 35  # StepLR period in epochs

@@ -206,7 +206,8 @@ def _pulse_kernel(device: Device, w: torch.Tensor):
 
 
 def _param_rows(p: DeviceParams, shape) -> np.ndarray:
-    """(elements, 4) float64 rows (up, down, w_max, w_min), cached like ``DeviceParams.numpy_arrays``.
+    """(elements, 4) rows (up, down, w_max, w_min) of a CPU array's parameters, cached like
+    ``DeviceParams.numpy_arrays`` (a copy of the parameters, kept while they are the same tensors).
 
     A transfer pulses the elements of a column, one per row of the array: with the four parameters
     of an element side by side that is one cache line per element instead of four.
@@ -214,7 +215,8 @@ def _param_rows(p: DeviceParams, shape) -> np.ndarray:
     key = (tuple(shape),) + tuple(id(t) for t in p.state_dict().values())
     cache = p.__dict__.get("_param_rows")
     if cache is None or cache[0] != key:
-        cache = (key, np.stack([a.reshape(-1) for a in p.numpy_arrays(shape)], axis=1))
+        rows = torch.stack([torch.broadcast_to(t, shape).reshape(-1) for t in p.state_dict().values()], dim=1)
+        cache = (key, rows.numpy())
         p.__dict__["_param_rows"] = cache
     return cache[1]
 

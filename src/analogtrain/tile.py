@@ -194,9 +194,10 @@ class AnalogTile:
         code = self.__dict__.get("_read_code")
         if code is None or code[0] is not cfg or code[1] != w.dtype:
             u = _quantise(torch.ones(1, dtype=w.dtype, device=w.device), cfg.inp_step)
-            code = (cfg, w.dtype, u.clamp(-cfg.inp_bound, cfg.inp_bound))
+            u = u.clamp(-cfg.inp_bound, cfg.inp_bound)
+            code = (cfg, w.dtype, u, bool(u == 1))
             self.__dict__["_read_code"] = code
-        y = w.T * code[2] + 0.0  # (k, out), as the MVM's output
+        y = (w.T if code[3] else w.T * code[2]) + 0.0  # (k, out), as the MVM's output (w * 1 is w)
         if cfg.out_noise > 0:
             y = y + cfg.out_noise * torch.randn(y.shape, generator=self.generator, dtype=y.dtype, device=y.device)
         y = _quantise(y, cfg.out_step)

@@ -92,7 +92,8 @@ def layer_config(cfg: TrainConfig) -> AnalogLayerConfig:
     if cfg.calibration != "none":
         options.update(calibration=cfg.calibration, calibration_pulses=cfg.calibration_pulses)
     return AnalogLayerConfig(tile=tile, algorithm=cfg.algorithm, options=options,
-                             learn_out_scale=cfg.learn_out_scale)
+                             learn_out_scale=cfg.learn_out_scale, weight_scaling_omega=cfg.weight_scaling_omega,
+                             weight_scaling_columnwise=cfg.weight_scaling_columnwise)
 
 
 def _replace(obj, group: str, changes: dict):

@@ -122,7 +122,7 @@ def pulse_gradient(tile: AnalogTile, grad: Gradient, lr: float) -> None:
 # =============================================================================================
 def next_columns(pointer: int, n: int, size: int, device=None) -> tuple[torch.Tensor, int]:
     """The ``n`` columns from ``pointer`` on, cyclically, and the advanced pointer."""
-    cols = (pointer + torch.arange(n, device=device)) % size
+    cols = torch.tensor([(int(pointer) + i) % size for i in range(n)], dtype=torch.int64, device=device)
     return cols, int((pointer + n) % size)
 
 
@@ -188,14 +188,16 @@ def fire_pulses(tile: AnalogTile, counts: torch.Tensor, cols: torch.Tensor | Non
             sub = torch.broadcast_to(counts, (n_out, k))
             if order != list(range(k)):
                 sub = sub[:, order]
-            sub = sub.reshape(-1)
-            hit = (sub.abs() > 0).nonzero().squeeze(1)  # as send_pulses: elements with |counts| > 0
+            import numpy as np  # a column is small: numpy's per-call cost is a fraction of torch's
+
+            s = sub.detach().cpu().numpy().reshape(-1)
+            hit = np.flatnonzero(np.abs(s) > 0)  # as send_pulses: elements with |counts| > 0
             if k == 1:
                 idx = hit * n_in + cl[0]
-            else:  # position r * k + i of sub is element (r, sorted column i)
-                idx = torch.div(hit, k, rounding_mode="floor") * n_in \
-                    + torch.tensor(sorted(cl), device=hit.device)[hit % k]
-            return tile._send_pulses_at(idx, sub[hit])
+            else:  # position r * k + i of s is element (r, sorted column i)
+                idx = hit // k * n_in + np.array(sorted(cl), dtype=np.int64)[hit % k]
+            dev = counts.device
+            return tile._send_pulses_at(torch.from_numpy(idx).to(dev), torch.from_numpy(s[hit]).to(dev))
     if cols is not None:  # reference: the full count matrix
         full = torch.zeros(tile.shape, dtype=torch.float64, device=counts.device)
         full[:, cols] = counts

@@ -31,7 +31,7 @@ from torch import nn
 from torch.utils.weak import WeakIdKeyDictionary
 
 from ..algorithms import ALGORITHMS, make_algorithm
-from ..errors import ConfigError, check_choice
+from ..errors import ConfigError, check_choice, check_range
 from ..tile import TileConfig
 
 # weight parameter -> weakref to its layer; the optimizer finds analog layers through it.
@@ -51,12 +51,20 @@ class AnalogLayerConfig:
 
     ``learn_out_scale`` adds a learnable scalar output scale after the analog MVM, trained digitally
     (papers.md §1.6, AIHWKIT ``learn_out_scaling``).
+
+    ``weight_scaling_omega`` > 0 maps weights onto the arrays with a fixed digital output scale ``s``
+    (aihwkit's ``MappingParameter.weight_scaling_omega``): programming ``w`` writes ``w / s`` with
+    ``s = max|w| / omega``, so the largest weight sits at ``omega`` of the device range, and the MVM
+    output is multiplied by ``s``; with ``weight_scaling_columnwise`` there is one ``s`` per output.
+    A device with few states then spends them on the weights' actual range.
     """
 
     tile: TileConfig = field(default_factory=TileConfig)
     algorithm: str = "analog-sgd"
     options: dict = field(default_factory=dict)
     learn_out_scale: bool = False
+    weight_scaling_omega: float = 0.0
+    weight_scaling_columnwise: bool = False
 
     def __post_init__(self):
         if not isinstance(self.tile, TileConfig):
@@ -64,6 +72,7 @@ class AnalogLayerConfig:
         check_choice("algorithm", self.algorithm, tuple(ALGORITHMS))
         if not isinstance(self.options, dict):
             raise ConfigError(f"options must be a dict of algorithm hyper-parameters, got {self.options!r}")
+        check_range("weight_scaling_omega", self.weight_scaling_omega, 0.0)
         object.__setattr__(self, "options", dict(self.options))  # private copy: the config is frozen
 
 
@@ -114,19 +123,36 @@ class AnalogLayerBase(nn.Module):
         self.weight = nn.Parameter(torch.empty(weight_shape))
         self.bias = nn.Parameter(b) if bias else None
         self.out_scale = nn.Parameter(torch.ones(())) if self.config.learn_out_scale else None
+        # fixed digital scale of the weight mapping (weight_scaling_omega; 1 without it)
+        self.register_buffer("weight_scale", torch.ones(out_size if self.config.weight_scaling_columnwise else ()))
         self._records: list = []
         self._seq = 0  # forward counter: orders the records
         self.program(w)
 
     # ---- weights ------------------------------------------------------------------------------
+    @torch.no_grad()
     def program(self, w: torch.Tensor) -> None:
-        """Program the arrays to ``w`` (the weight's shape) and re-sync the mirror."""
-        self.algorithm.program(torch.as_tensor(w).detach().reshape(self.weight.shape[0], -1))
+        """Program the arrays to ``w`` (the weight's shape; with weight scaling, ``w / s``) and re-sync the mirror."""
+        w = torch.as_tensor(w).detach().reshape(self.weight.shape[0], -1)
+        omega = self.config.weight_scaling_omega
+        if omega > 0:
+            peak = w.abs().amax(dim=1) if self.config.weight_scaling_columnwise else w.abs().max()
+            self.weight_scale.copy_(torch.where(peak > 0, peak / omega, torch.ones_like(peak)))
+            w = w / self._scale_column()
+        self.algorithm.program(w)
         self.sync_weight()
+
+    def _scale_column(self) -> torch.Tensor:
+        """The weight scale as a column (out, 1) or scalar, to scale a weight matrix."""
+        s = self.weight_scale
+        return s.view(-1, 1) if s.dim() else s
 
     @torch.no_grad()
     def sync_weight(self) -> None:
-        self.weight.copy_(self.algorithm.weight.reshape(self.weight.shape))
+        w = self.algorithm.weight
+        if self.config.weight_scaling_omega > 0:
+            w = w * self._scale_column().to(w)
+        self.weight.copy_(w.reshape(self.weight.shape))
         _LAYER_OF[self.weight] = weakref.ref(self)
 
     def __setstate__(self, state):  # copy.deepcopy / pickle: register the new weight mirror
@@ -139,6 +165,8 @@ class AnalogLayerBase(nn.Module):
         _LAYER_OF[self.weight] = weakref.ref(self)
         self._seq += 1
         y = _Bridge.apply(x2d, self.weight, self, self._seq)
+        if self.config.weight_scaling_omega > 0:
+            y = y * self.weight_scale.to(y)
         return y * self.out_scale if self.out_scale is not None else y
 
     # ---- update ------------------------------------------------------------------------------
