@@ -4,11 +4,12 @@ Prints ms per step of the papers' FCN (784-256-128-10, sigmoid, all layers analo
 64 for: plain digital torch (nn.Linear + torch.optim.SGD), analog tiles with ``expected`` updates,
 and analog tiles with ``stochastic`` pulse-train updates (soft-bounds device with aihwkit's default
 30 % variations, BL 31 with update-BL and update management, default periphery); the same
-stochastic step for the residual-learning algorithms (Tiki-Taka, c-TTv2, AGAD, default options);
+stochastic step for the residual-learning algorithms (Tiki-Taka, c-TTv2, AGAD, default options; timed in
+alternating rounds with analog SGD, median over rounds, so that their ratios to it hold on a loaded machine);
 and images per second of the LeNet-5 CNN at batch 8 (digital and stochastic).  Real MNIST batches from the
 embedded subset; the first steps (numba compilation, warm-up) are not timed.
 
-    python benchmarks/bench_train.py [--steps 200] [--threads N]
+    python benchmarks/bench_train.py [--steps 200] [--threads N] [--rounds 10] [--algorithms-only]
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import time
 
 import torch
@@ -53,10 +55,38 @@ def ms_per_step(name: str, mode: str | None, batch: int, steps: int, x, y, algor
     return (time.perf_counter() - t) / len(data[20:]) * 1e3
 
 
+def ms_per_step_interleaved(algorithms, batch: int, steps: int, x, y, rounds: int = 10) -> list[float]:
+    """``ms_per_step`` of several algorithms (stochastic FCN), timed in alternating rounds of
+    ``steps // rounds`` steps: on a shared machine the load then drifts over all of them alike, so their
+    ratios are steadier than from back-to-back runs.  Returns the median over rounds, per algorithm."""
+    runs = []
+    for a in algorithms:
+        model = model_for("fcn", "stochastic", a)
+        opt = AnalogOptimizer(model.parameters(), lr=0.05)
+        it = batches(x, y, batch, True, torch.Generator().manual_seed(0), drop_last=True)
+        data = [next(it) for _ in range(min(steps + 20, len(y) // batch))]
+        runs.append((model, opt, data))
+    per_round = max((len(runs[0][2]) - 20) // rounds, 1)
+    times = [[] for _ in algorithms]
+    for r in range(-1, rounds):  # round -1: warm-up (compilation), not timed
+        for (model, opt, data), ts in zip(runs, times):
+            chunk = data[:20] if r < 0 else data[20 + r * per_round: 20 + (r + 1) * per_round]
+            t = time.perf_counter()
+            for xb, yb in chunk:
+                opt.zero_grad()
+                F.nll_loss(model(xb), yb).backward()
+                opt.step()
+            if r >= 0 and chunk:
+                ts.append((time.perf_counter() - t) / len(chunk) * 1e3)
+    return [statistics.median(ts) for ts in times]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--rounds", type=int, default=10,
+                    help="alternating timing rounds of the algorithm table (median over rounds)")
     ap.add_argument("--algorithms-only", action="store_true",
                     help="only the table of residual algorithms (skip digital/expected and LeNet-5)")
     args = ap.parse_args()
@@ -76,7 +106,7 @@ def main():
     algorithms = [a for a in ("analog-sgd", "tiki-taka", "cttv2", "agad") if a in ALGORITHMS]
     print(f"{'model':>7} {'batch':>5} " + " ".join(f"{a:>10}" for a in algorithms) + "   (ms per stochastic step)")
     for batch in (8, 64):
-        row = [ms_per_step("fcn", "stochastic", batch, args.steps, x, y, a) for a in algorithms]
+        row = ms_per_step_interleaved(algorithms, batch, args.steps, x, y, args.rounds)
         print(f"{'fcn':>7} {batch:>5} " + " ".join(f"{v:>10.2f}" for v in row))
         print(f"{'':>7} {'':>5} " + " ".join(f"{v / row[0]:>9.2f}x" for v in row) + f"   (vs {algorithms[0]})")
     if args.algorithms_only:

@@ -41,7 +41,7 @@ class TrainConfig:
     calibration: str = "none"  # "zero-shift": calibrate each layer's gradient array first (P5 Alg. 1)
     calibration_pulses: int = 1000
     update: dict = field(default_factory=dict)  # UpdateConfig fields (mode, bl, ...)
-    reference: dict = field(default_factory=dict)  # ReferenceConfig fields (symmetric_point, mean, std)
+    reference: dict = field(default_factory=dict)  # ReferenceConfig fields (symmetric_point, mean, std) + arrays
     periphery: str = "default"  # forward/backward reads: "default" (P2 Table 4) or "perfect"
     periphery_params: dict = field(default_factory=dict)  # IOConfig overrides for forward and backward
     analog_layers: list = field(default_factory=list)  # names of layers to make analog (empty = all)

@@ -179,14 +179,7 @@ def apply_pulses_at(
     if m == 0:
         return w.new_empty(0)
     if kernel is not None:
-        # the reference draws one randn over the selected elements per pulse index k < max(n)
-        xi = [torch.randn(m, generator=generator, dtype=torch.float64) for _ in range(int(n.max().item()))]
-        xi = xi[0].view(1, m) if len(xi) == 1 else torch.stack(xi) if xi else torch.empty(0, m, dtype=torch.float64)
-        out = np.empty(m, dtype=np.float64)
-        kernel(w.reshape(-1).numpy(), idx.numpy(), n.numpy(), sign.numpy(), xi.numpy(), _param_rows(p, w.shape),
-               device.constants().numpy(), float(device.dw_min), float(device.dw_min_std),
-               device.c2c_mode == "additive", out)
-        return torch.from_numpy(out).to(w.dtype)
+        return torch.from_numpy(pulses_at_numpy(kernel, device, p, w, idx.numpy(), n.numpy(), sign.numpy(), generator))
     if w.device.type == "cpu":  # cached contiguous copies: a flat view to index, no broadcast copy
         sub = DeviceParams(*(torch.from_numpy(a).view(-1)[idx] for a in p.numpy_arrays(w.shape)))
     else:
@@ -194,6 +187,22 @@ def apply_pulses_at(
     w0 = w.reshape(-1)[idx].double()
     randn = lambda k: torch.randn(w0.shape, generator=generator, dtype=torch.float64, device=w.device)  # noqa: E731
     return run_with_noise(device, sub, w0, n, sign, randn).to(w.dtype)
+
+
+def pulses_at_numpy(kernel, device: Device, p: DeviceParams, w: torch.Tensor, idx: np.ndarray, n: np.ndarray,
+                    sign: np.ndarray, generator: torch.Generator | None) -> np.ndarray:
+    """``apply_pulses_at``'s numba branch (``kernel = _pulse_kernel(device, w)``, not None) on numpy
+    arrays: int64 ``idx`` (at least one), float64 ``n`` and ``sign``; returns the new values in ``w``'s
+    dtype.  ``AnalogTile._send_pulses_at`` calls it directly (fewer conversions per transfer)."""
+    m = idx.shape[0]
+    # the reference draws one randn over the selected elements per pulse index k < max(n)
+    xi = [torch.randn(m, generator=generator, dtype=torch.float64).numpy() for _ in range(int(n.max()))]
+    xi = xi[0].reshape(1, m) if len(xi) == 1 else np.stack(xi) if xi else np.empty((0, m))
+    out = np.empty(m, dtype=np.float64)
+    wn = w.numpy().reshape(-1)
+    kernel(wn, idx, n, sign, xi, _param_rows(p, w.shape), _constants(device), float(device.dw_min),
+           float(device.dw_min_std), device.c2c_mode == "additive", out)
+    return out.astype(wn.dtype)  # (rounds as torch's .to(w.dtype))
 
 
 def _pulse_kernel(device: Device, w: torch.Tensor):
@@ -205,6 +214,16 @@ def _pulse_kernel(device: Device, w: torch.Tensor):
     return None
 
 
+def _constants(device: Device) -> np.ndarray:
+    """``device.constants()`` as float64 numpy, kept on the (frozen) device: a kernel call per transfer
+    need not build the tensor again."""
+    c = device.__dict__.get("_constants_np")
+    if c is None:
+        c = device.constants().numpy()
+        device.__dict__["_constants_np"] = c
+    return c
+
+
 def _param_rows(p: DeviceParams, shape) -> np.ndarray:
     """(elements, 4) rows (up, down, w_max, w_min) of a CPU array's parameters, cached like
     ``DeviceParams.numpy_arrays`` (a copy of the parameters, kept while they are the same tensors).
@@ -212,7 +231,7 @@ def _param_rows(p: DeviceParams, shape) -> np.ndarray:
     A transfer pulses the elements of a column, one per row of the array: with the four parameters
     of an element side by side that is one cache line per element instead of four.
     """
-    key = (tuple(shape),) + tuple(id(t) for t in p.state_dict().values())
+    key = (tuple(shape), id(p.up), id(p.down), id(p.w_max), id(p.w_min))  # (state_dict's order, cheaper)
     cache = p.__dict__.get("_param_rows")
     if cache is None or cache[0] != key:
         rows = torch.stack([torch.broadcast_to(t, shape).reshape(-1) for t in p.state_dict().values()], dim=1)

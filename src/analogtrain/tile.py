@@ -14,13 +14,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numba
+import numpy as np
 import torch
 
 from . import pulses
 from .devices.base import Device, DeviceParams
 from .devices.soft_bounds import SoftBounds
 from .errors import ConfigError, check_finite, check_range, check_shape
-from .io import IOConfig, mvm
+from .io import IOConfig, _quantise, mvm
 from .pulses import UpdateConfig
 
 
@@ -74,6 +76,32 @@ class TileConfig:
         """Exact reads in every direction (``IOConfig.perfect``) and the given update mode."""
         io = IOConfig.perfect()
         return cls(device=device, update=UpdateConfig(mode=mode, **update), forward=io, backward=io, read=io)
+
+
+@numba.njit(cache=True)
+def _read_columns(w, write_noise, reference, with_write_noise, with_reference, cols, noise, consts, flags, out):
+    """``AnalogTile._read_gather`` on CPU arrays, element by element: ``out[t, r]`` is the read of
+    ``W[r, cols[t]]``.  ``consts`` = (DAC code u, out_noise, out_step, out_bound, 0) in ``w``'s dtype,
+    ``flags`` = (u != 1, out_noise > 0, out_step != 0, out_bound finite); ``noise`` the (k, out) normals."""
+    u, out_noise, step, bound, zero = consts[0], consts[1], consts[2], consts[3], consts[4]
+    for t in range(cols.shape[0]):
+        c = cols[t]
+        for r in range(w.shape[0]):
+            x = w[r, c]
+            if with_write_noise:
+                x = x + write_noise[r, c]
+            if with_reference:
+                x = x - reference[r, c]
+            if flags[0]:
+                x = x * u
+            x = x + zero  # -0.0 -> +0.0, as the MVM's sum
+            if flags[1]:
+                x = x + out_noise * noise[t, r]
+            if flags[2]:
+                x = np.rint(x / step) * step  # io._quantise: to nearest, ties to even
+            if flags[3]:
+                x = min(max(x, -bound), bound)
+            out[t, r] = x
 
 
 class AnalogTile:
@@ -178,25 +206,41 @@ class AnalogTile:
         and the MVM sums ``u * W[j, col]`` with exact zeros, which is exactly ``u * W[j, col]`` (``+ 0.0``
         gives the +0.0 the matmul's zero-started sum gives for a -0.0 entry).  So only the read columns
         of the weight (``conductance + write_noise - reference``, elementwise as ``weight``) are formed,
-        then the ADC steps of ``io._analog_pass`` run on the (k, out) outputs.  Tests hold it equal to
-        ``_read_onehot``.
+        then the ADC steps of ``io._analog_pass`` run on the (k, out) outputs (on CPU fused in the numba
+        loop ``_read_columns``).  Tests hold it equal to ``_read_onehot``.
         """
-        from .io import _quantise
-
         cfg = self.config.read
+        # The DAC code of the one-hot's 1, as _analog_pass computes it (cached per periphery and dtype).
+        # With a perfect periphery every step below is the identity, matching mvm's bare matmul.
+        dtype = self.conductance.dtype
+        code = self.__dict__.get("_read_code")
+        if code is None or code[0] is not cfg or code[1] != dtype:
+            u = _quantise(torch.ones(1, dtype=dtype, device=self.conductance.device), cfg.inp_step)
+            u = u.clamp(-cfg.inp_bound, cfg.inp_bound)
+            # for the CPU kernel: u and the ADC's constants in the array's dtype (torch turns a python
+            # float into the tensor's dtype before the operation, so the kernel does too)
+            consts = torch.tensor([float(u), cfg.out_noise, cfg.out_step, cfg.out_bound, 0.0], dtype=dtype).numpy()
+            flags = np.array([bool(u != 1), cfg.out_noise > 0, cfg.out_step != 0, cfg.out_bound != float("inf")])
+            code = (cfg, dtype, u, bool(u == 1), consts, flags)
+            self.__dict__["_read_code"] = code
+        if cols.device.type == "cpu":
+            # One numba loop over the (few) columns' elements with the same IEEE operations in the array's
+            # dtype: torch's per-call cost of ~10 tiny operations would dominate a one-column read.  The
+            # noise is drawn by torch from the tile's generator, as below.
+            k, n_out = cols.numel(), self.shape[0]
+            noise = torch.randn((k, n_out), generator=self.generator, dtype=dtype) if cfg.out_noise > 0 else None
+            w = self.conductance.numpy()
+            out = np.empty((k, n_out), dtype=w.dtype)
+            _read_columns(w, w if self._write_noise_zero else self.write_noise.numpy(),
+                          w if self._reference_zero else self.reference.numpy(), not self._write_noise_zero,
+                          not self._reference_zero, cols.numpy(), w[:0] if noise is None else noise.numpy(),
+                          code[4], code[5], out)
+            return torch.from_numpy(out).T
         w = self.conductance[:, cols]
         if not self._write_noise_zero:
             w = w + self.write_noise[:, cols]
         if not self._reference_zero:
             w = w - self.reference[:, cols]
-        # The DAC code of the one-hot's 1, as _analog_pass computes it (cached per periphery and dtype).
-        # With a perfect periphery every step below is the identity, matching mvm's bare matmul.
-        code = self.__dict__.get("_read_code")
-        if code is None or code[0] is not cfg or code[1] != w.dtype:
-            u = _quantise(torch.ones(1, dtype=w.dtype, device=w.device), cfg.inp_step)
-            u = u.clamp(-cfg.inp_bound, cfg.inp_bound)
-            code = (cfg, w.dtype, u, bool(u == 1))
-            self.__dict__["_read_code"] = code
         y = (w.T if code[3] else w.T * code[2]) + 0.0  # (k, out), as the MVM's output (w * 1 is w)
         if cfg.out_noise > 0:
             y = y + cfg.out_noise * torch.randn(y.shape, generator=self.generator, dtype=y.dtype, device=y.device)
@@ -278,21 +322,39 @@ class AnalogTile:
             # the first transfer, not whenever the first pulse happens to fire
             pulses.apply_pulses_at(self.device, self.params, self.conductance, idx, counts, counts, self.generator)
             return 0
-        n = counts.double().abs()
-        new = pulses.apply_pulses_at(self.device, self.params, self.conductance, idx, n, torch.sign(counts),
-                                     self.generator)
         if not self.conductance.is_contiguous():
             self.conductance = self.conductance.contiguous()
-        self.conductance.view(-1)[idx] = new
-        sent = int(n.sum().item())
-        self.pulse_count += sent
         std = self.device.write_noise_std * self.device.dw_min
-        if std > 0:  # as _written: a fresh draw for every pulsed element
-            draw = torch.randn(idx.numel(), generator=self.generator, dtype=torch.float64, device=idx.device)
-            if not self.write_noise.is_contiguous():
-                self.write_noise = self.write_noise.contiguous()
-            self.write_noise.view(-1)[idx] = (std * draw).to(self.write_noise.dtype)
-            self._write_noise_zero = False
+        if std > 0 and not self.write_noise.is_contiguous():
+            self.write_noise = self.write_noise.contiguous()
+        if idx.device.type == "cpu":  # a few hundred elements: numpy's per-call cost is a fraction of torch's
+            c, at = counts.double().numpy(), idx.numpy()
+            n = np.abs(c)
+            kernel = pulses._pulse_kernel(self.device, self.conductance)
+            if kernel is not None:  # apply_pulses_at's numba branch without its tensor wrapping
+                new = pulses.pulses_at_numpy(kernel, self.device, self.params, self.conductance, at, n, np.sign(c),
+                                             self.generator)
+            else:
+                new = pulses.apply_pulses_at(self.device, self.params, self.conductance, idx, torch.from_numpy(n),
+                                             torch.from_numpy(np.sign(c)), self.generator).numpy()
+            self.conductance.numpy().reshape(-1)[at] = new
+            sent = int(n.sum())
+            if std > 0:  # as _written: a fresh draw for every pulsed element
+                draw = torch.randn(idx.numel(), generator=self.generator, dtype=torch.float64)
+                wn = self.write_noise.numpy()
+                wn.reshape(-1)[at] = (std * draw.numpy()).astype(wn.dtype)
+                self._write_noise_zero = False
+        else:
+            n = counts.double().abs()
+            new = pulses.apply_pulses_at(self.device, self.params, self.conductance, idx, n, torch.sign(counts),
+                                         self.generator)
+            self.conductance.view(-1)[idx] = new
+            sent = int(n.sum().item())
+            if std > 0:
+                draw = torch.randn(idx.numel(), generator=self.generator, dtype=torch.float64, device=idx.device)
+                self.write_noise.view(-1)[idx] = (std * draw).to(self.write_noise.dtype)
+                self._write_noise_zero = False
+        self.pulse_count += sent
         return sent
 
     def program(self, target: torch.Tensor) -> None:

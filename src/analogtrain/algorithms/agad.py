@@ -21,9 +21,10 @@ The effective weight is ``W + gamma (P - p_ref) diag(c)`` (gamma = 0 by default)
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-from .cttv2 import CHOP_OPTIONS, ChoppedTTv2
+from .cttv2 import CHOP_OPTIONS, ChoppedTTv2, _at
 from .steps import Option, chop_period, decay_filter, read_columns
 
 
@@ -47,7 +48,10 @@ class AGAD(ChoppedTTv2):
             self.buffers[k].zero_()
 
     def mix(self):
-        gc = self.opts["gamma"] * self.buffers["chop"]
+        g = self.opts["gamma"]
+        if not g:  # scalar zeros: skipped by the mixed read without reducing a vector (as c-TTv2)
+            return [(1.0, self.W), (0.0, self.P), (0.0, self.buffers["p_ref"])]
+        gc = g * self.buffers["chop"]
         return [(1.0, self.W), (gc, self.P), (-gc, self.buffers["p_ref"])]
 
     @property
@@ -60,6 +64,8 @@ class AGAD(ChoppedTTv2):
         return min(self.opts["tail_weightening"] / n_samples, 1.0)
 
     def transfer(self, cols, beta: float) -> None:
+        if self._numpy_columns(cols):
+            return self._transfer_np(cols, beta)
         a = read_columns(self.P, cols).double()
         self.buffers["p_mean"][:, cols] = decay_filter(self.buffers["p_mean"][:, cols], a, self.mean_rate)
         valid = self.buffers["ref_set"][cols]  # 0 during a column's first chopper period
@@ -70,3 +76,18 @@ class AGAD(ChoppedTTv2):
         if flipped.numel():  # most reads flip nothing: skip the empty index copies
             self.buffers["p_ref"][:, flipped] = self.buffers["p_mean"][:, flipped]
             self.buffers["ref_set"][flipped] = 1.0
+
+    def _transfer_np(self, cols, beta: float) -> None:
+        """``transfer`` of distinct columns of CPU buffers: the same float64 operations in the same order
+        on numpy views of the buffers (a column is small: torch's per-call cost would dominate)."""
+        at = _at(cols)
+        p_mean, p_ref = self.buffers["p_mean"].numpy(), self.buffers["p_ref"].numpy()
+        a = read_columns(self.P, cols).numpy().astype(np.float64)
+        p_mean[:, at] = p_mean[:, at] + self.mean_rate * (a - p_mean[:, at])  # decay_filter
+        z = self.buffers["ref_set"].numpy()[at] * self.buffers["chop"].numpy()[at] * (a - p_ref[:, at])
+        self.buffer_transfer(cols, torch.from_numpy(z), beta)
+        flips = self.advance_choppers(cols).numpy()
+        if flips.any():
+            flipped = cols.numpy()[flips]
+            p_ref[:, flipped] = p_mean[:, flipped]
+            self.buffers["ref_set"].numpy()[flipped] = 1.0

@@ -23,9 +23,10 @@ right sign).  Output choppers (``out_chop_prob``) are not implemented.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-from .steps import Gradient, Option, accumulate, chopper_flips, fire_pulses, read_columns, threshold_pulses
+from .steps import Gradient, Option, buffer_pulses, chopper_flips, distinct_columns, read_columns
 from .ttv2 import BUFFER_OPTIONS, TikiTakaV2
 
 CHOP_OPTIONS = {
@@ -33,6 +34,15 @@ CHOP_OPTIONS = {
     "in_chop_prob": Option(0.1, lo=0.0, hi=1.0),  # flip probability per read (L1 / aihwkit in_chop_prob)
     "in_chop_random": Option(True),  # False: flip every max(ceil(1/p), 2) reads
 }
+
+
+def _at(cols: torch.Tensor):
+    """A numpy index for the distinct CPU columns ``cols``: one column as a slice (a view, cheaper than a
+    gather), else the column array."""
+    if cols.numel() == 1:
+        c = int(cols)
+        return slice(c, c + 1)
+    return cols.numpy()
 
 
 class ChoppedTTv2(TikiTakaV2):
@@ -54,30 +64,50 @@ class ChoppedTTv2(TikiTakaV2):
         self.buffers["reads"].zero_()
 
     def mix(self):
-        return [(1.0, self.W), (self.opts["gamma"] * self.buffers["chop"], self.P)]
+        # gamma = 0 (the default): a scalar 0, which the mixed read skips without reducing a vector
+        g = self.opts["gamma"]
+        return [(1.0, self.W), (g * self.buffers["chop"] if g else 0.0, self.P)]
 
     def update(self, grad: Gradient, lr: float) -> None:
         super().update(grad.scaled_inputs(self.buffers["chop"]), lr)  # x_hat = c * x; transfers via transfer()
 
     def transfer(self, cols, beta: float) -> None:
-        z = self.buffers["chop"][cols] * read_columns(self.P, cols).double()  # z_k = c_k (P - R) e_k
+        if not self._numpy_columns(cols):
+            z = self.buffers["chop"][cols] * read_columns(self.P, cols).double()  # z_k = c_k (P - R) e_k
+        else:  # the same product on numpy views of the CPU buffers (cheaper per call)
+            z = self.buffers["chop"].numpy()[_at(cols)] * read_columns(self.P, cols).numpy().astype(np.float64)
+            z = torch.from_numpy(z)
         self.buffer_transfer(cols, z, beta)
         self.advance_choppers(cols)
+
+    def _numpy_columns(self, cols) -> bool:
+        """Whether the transfer of ``cols`` may work on numpy views of the buffers: CPU buffers and
+        distinct columns (``steps.distinct_columns``), else the torch reference steps run."""
+        return self.buffers["chop"].device.type == "cpu" and distinct_columns(cols, self.shape[1]) is not None
 
     # ---- the two steps c-TTv2 and AGAD share ------------------------------------------------------------
     def buffer_transfer(self, cols, z: torch.Tensor, beta: float) -> None:
         """TT-v2's buffer: H <- H + beta z; whole pulses onto W where |H| >= threshold (L1 eq. 10)."""
-        h = accumulate(self.buffers["H"][:, cols], z, beta)
-        n, h = threshold_pulses(h, self.opts["threshold_scale"] * self.W.device.dw_min, self.opts["max_pulses"],
-                                self.opts["forget_buffer"], self.opts["momentum"])
-        self.buffers["H"][:, cols] = h
-        fire_pulses(self.W, n, cols)
+        buffer_pulses(self.W, self.buffers["H"], cols, z, beta, self.opts["threshold_scale"] * self.W.device.dw_min,
+                      self.opts["max_pulses"], self.opts["forget_buffer"], self.opts["momentum"])
 
     def advance_choppers(self, cols) -> torch.Tensor:
         """Count the read of ``cols`` and flip their choppers (chopper step); returns the flip mask."""
-        reads = self.buffers["reads"][cols] + 1  # (same values as ``reads[cols] += 1`` then re-reading them)
-        self.buffers["reads"][cols] = reads
-        flips = chopper_flips(reads, self.opts["in_chop_prob"], self.opts["in_chop_random"], self.generator)
-        c = self.buffers["chop"][cols]
-        self.buffers["chop"][cols] = torch.where(flips, -c, c)
+        if not self._numpy_columns(cols):  # the reference
+            reads = self.buffers["reads"][cols] + 1  # (same values as ``reads[cols] += 1`` then re-reading them)
+            self.buffers["reads"][cols] = reads
+            flips = chopper_flips(reads, self.opts["in_chop_prob"], self.opts["in_chop_random"], self.generator)
+            c = self.buffers["chop"][cols]
+            self.buffers["chop"][cols] = torch.where(flips, -c, c)
+            return flips
+        # The same steps on numpy views of the CPU buffers (a few elements: torch's per-call cost would
+        # dominate); the flips are drawn by torch from the algorithm's generator as above.
+        at = _at(cols)
+        reads, chop = self.buffers["reads"].numpy(), self.buffers["chop"].numpy()
+        r = reads[at] + 1
+        reads[at] = r
+        flips = chopper_flips(torch.from_numpy(r), self.opts["in_chop_prob"], self.opts["in_chop_random"],
+                              self.generator)
+        c = chop[at]
+        chop[at] = np.where(flips.numpy(), -c, c)
         return flips

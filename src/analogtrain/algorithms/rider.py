@@ -32,7 +32,7 @@ every column is read every step and periodic choppers flip together: that is eq.
 the practical form a column is read once every ``in_size`` steps; a scalar chopper flipping every 20
 steps would then mix both signs of the gradient into P between two reads of a column (measured: the
 FCN of P5 Table 2 stays at 15 % after 3 epochs on the MNIST subset, 60 % with p = 0), a chopper per
-column keeps its sign constant between its reads.
+column keeps its sign constant between its reads (54 % with p = 0.05).
 
 Caution (measured in ``p5-tracking``): with 11b and 12 as reconstructed, W and Q move along the same
 residual (Delta W = beta (P_{k+1} - Q_k), Delta Q = eta (P_{k+1} - Q_k)), so on a symmetric W device
@@ -53,8 +53,8 @@ copy Q~ is programmed on top of it (P's reference = R0 + Q~).
 Two-stage baseline (P5 Alg. 4) = ``rider`` with ``calibration = "zero-shift"`` (``calibration_pulses`` N
 random/cyclic pulses per element of P before training; the estimate becomes P's reference R0, so
 ``Q = 0`` reads as P5's ``Q = W_sp estimate``) and ``track = false`` (Q stays 0): residual learning
-against a calibrated, static SP estimate.  (Not registered under its own name: the registry's shared tests would zero-shift every
-layer of their model.)
+against a calibrated, static SP estimate.  (Not registered under its own name: the registry's shared
+tests would zero-shift every layer of their model.)
 
 Letters: alpha = fast lr, beta = transfer lr (``scaled_lr`` rules of ``tiki_taka.py``), gamma the
 mixing weight (P5 uses 0.1), eta the moving-average rate.  Q's rate is per read of a column.
@@ -65,9 +65,8 @@ from __future__ import annotations
 import torch
 
 from ..errors import ConfigError
-from .steps import (ArrayAlgorithm, Gradient, Option, accumulate, chopper_flips, decay_filter, fire_pulses,
-                    next_columns, program_reference, pulse_gradient, read_columns, threshold_pulses,
-                    transfer_columns)
+from .steps import (ArrayAlgorithm, Gradient, Option, buffer_pulses, chopper_flips, decay_filter, next_columns,
+                    program_reference, pulse_gradient, read_columns, transfer_columns)
 from .ttv2 import BUFFER_OPTIONS, buffer_rate
 from .zero_shift import calibrate
 
@@ -154,11 +153,8 @@ class RIDER(ArrayAlgorithm):
         if not self.opts["buffer"]:
             transfer_columns(self.W, cols, v, beta)  # eq. 11b / 18b
             return
-        h = accumulate(self.buffers["H"][:, cols], v, beta)
-        n, h = threshold_pulses(h, self.opts["threshold_scale"] * self.W.device.dw_min, self.opts["max_pulses"],
-                                self.opts["forget_buffer"], self.opts["momentum"])
-        self.buffers["H"][:, cols] = h
-        fire_pulses(self.W, n, cols)
+        buffer_pulses(self.W, self.buffers["H"], cols, v, beta, self.opts["threshold_scale"] * self.W.device.dw_min,
+                      self.opts["max_pulses"], self.opts["forget_buffer"], self.opts["momentum"])  # TT-v2's step
 
     def chop(self, cols: torch.Tensor) -> None:
         """Eq. 17 for the choppers of the read columns; E-RIDER reprograms Q~ <- Q where one flipped (Alg. 3

@@ -23,6 +23,8 @@ Steps:
 * ``threshold_pulses`` -- whole pulses where ``|H| >= threshold``, remainder kept (P2 §5 Fix 2, TT-v2's
   floor rule, mixed precision).
 * ``fire_pulses`` -- single device pulses of the given signed counts onto (columns of) an array.
+* ``buffer_pulses`` -- ``accumulate`` (or ``decay_filter``) -> ``threshold_pulses`` -> ``fire_pulses`` on a
+  buffer's columns in place (TT-v2, RL-v2, c-TTv2, AGAD); fused in numba for the usual few distinct columns.
 * ``transfer_columns`` -- rank-one pulsed update with one-hot inputs so ``W[:, i] += beta * v`` (P2 eq. 11).
 * ``program_reference`` -- set an array's reference so that it reads ``conductance - estimate``.
 * ``chop_period`` / ``chopper_flips`` -- which choppers flip after a read or step: with probability
@@ -41,6 +43,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numba
+import numpy as np
 import torch
 
 from .. import rng
@@ -176,33 +180,118 @@ def fire_pulses(tile: AnalogTile, counts: torch.Tensor, cols: torch.Tensor | Non
     Returns the number of pulses sent (also added to ``tile.pulse_count``).
     """
     counts = counts.double()
-    if isinstance(cols, torch.Tensor) and cols.dim() == 1 and cols.dtype in (torch.int64, torch.int32):
-        cl = cols.tolist()
-        n_out, n_in = tile.shape
-        if all(0 <= c < n_in for c in cl) and len(set(cl)) == len(cl):
-            # Fast path (the usual transfer of a few distinct columns): only the elements of those
-            # columns are looked at.  They are enumerated in row-major order (columns sorted within
-            # a row), the order in which the full-matrix path below draws their random numbers.
-            k = len(cl)
-            order = sorted(range(k), key=cl.__getitem__)
-            sub = torch.broadcast_to(counts, (n_out, k))
-            if order != list(range(k)):
-                sub = sub[:, order]
-            import numpy as np  # a column is small: numpy's per-call cost is a fraction of torch's
-
-            s = sub.detach().cpu().numpy().reshape(-1)
-            hit = np.flatnonzero(np.abs(s) > 0)  # as send_pulses: elements with |counts| > 0
-            if k == 1:
-                idx = hit * n_in + cl[0]
-            else:  # position r * k + i of s is element (r, sorted column i)
-                idx = hit // k * n_in + np.array(sorted(cl), dtype=np.int64)[hit % k]
-            dev = counts.device
-            return tile._send_pulses_at(torch.from_numpy(idx).to(dev), torch.from_numpy(s[hit]).to(dev))
+    cl = distinct_columns(cols, tile.shape[1])
+    if cl is not None:
+        # Fast path (the usual transfer of a few distinct columns): only the elements of those columns
+        # are looked at (a column is small: numpy's per-call cost is a fraction of torch's).
+        s = torch.broadcast_to(counts, (tile.shape[0], len(cl))).detach().cpu().numpy()
+        return _fire_columns(tile, s, cl)
     if cols is not None:  # reference: the full count matrix
         full = torch.zeros(tile.shape, dtype=torch.float64, device=counts.device)
         full[:, cols] = counts
         counts = full
     return tile.send_pulses(counts)
+
+
+def distinct_columns(cols, n_in: int) -> list | None:
+    """``cols`` as a list if it is a 1-d integer CPU tensor of distinct columns in ``[0, n_in)``, else None.
+
+    The transfers' numpy fast paths need this (one column per step is the usual case); otherwise
+    they take their torch reference paths.
+    """
+    if isinstance(cols, torch.Tensor) and cols.device.type != "cpu":
+        return None
+    if not (isinstance(cols, torch.Tensor) and cols.dim() == 1 and cols.dtype in (torch.int64, torch.int32)):
+        return None
+    cl = cols.tolist()
+    if len(cl) == 1:
+        return cl if 0 <= cl[0] < n_in else None
+    return cl if all(0 <= c < n_in for c in cl) and len(set(cl)) == len(cl) else None
+
+
+def _fire_columns(tile: AnalogTile, s: np.ndarray, cl: list) -> int:
+    """``fire_pulses(tile, counts, cols)`` for distinct columns ``cl`` with the signed counts as a float64
+    numpy array ``s`` of shape (out, len(cl)): the same pulses, random draws and draw order.
+
+    The elements of the columns are enumerated in row-major order (columns sorted within a row), the
+    order in which the full-matrix path draws their random numbers.
+    """
+    n_in, k = tile.shape[1], len(cl)
+    if k > 1:
+        order = sorted(range(k), key=cl.__getitem__)
+        if order != list(range(k)):
+            s = s[:, order]
+    s = s.reshape(-1)
+    hit = np.flatnonzero(np.abs(s) > 0)  # as send_pulses: elements with |counts| > 0
+    if k == 1:
+        idx = hit * n_in + cl[0]
+    else:  # position r * k + i of s is element (r, sorted column i)
+        idx = hit // k * n_in + np.array(sorted(cl), dtype=np.int64)[hit % k]
+    dev = tile.conductance.device
+    return tile._send_pulses_at(torch.from_numpy(idx).to(dev), torch.from_numpy(s[hit]).to(dev))
+
+
+def buffer_pulses(tile: AnalogTile, h: torch.Tensor, cols: torch.Tensor, v: torch.Tensor, rate: float,
+                  threshold: float, max_pulses: int = 1, forget: bool = False, momentum: float = 0.0,
+                  decay: bool = False) -> int:
+    """A buffered threshold transfer onto the columns ``cols`` of ``tile``; ``h`` (a float64 buffer of the
+    tile's shape) is updated in place.  Returns the pulses sent.
+
+    ``h[:, cols] <- accumulate(h[:, cols], v, rate)`` (``decay_filter`` if ``decay``), then the
+    ``threshold_pulses`` counts are fired onto those columns and ``h`` keeps the remainder: the
+    composition below, which is the reference.  For distinct columns of a CPU buffer the buffer steps
+    run fused in one numba loop over the columns' elements (``_buffer_columns``: the same float64
+    operations, element by element) and its pulses go to ``tile._send_pulses_at``: TT-v2, c-TTv2 and
+    AGAD transfer one column per step, where torch's per-call cost of ~15 tiny operations would
+    dominate.  Tests hold the two equal.
+    """
+    cl = distinct_columns(cols, tile.shape[1])
+    if cl is None or h.device.type != "cpu" or h.dtype != torch.float64:  # the reference
+        hc = decay_filter(h[:, cols], v, rate) if decay else accumulate(h[:, cols], v, rate)
+        n, hc = threshold_pulses(hc, threshold, max_pulses, forget, momentum)
+        h[:, cols] = hc
+        return fire_pulses(tile, n, cols)
+    n_out, k = tile.shape[0], len(cl)
+    v = (v if v.shape == (n_out, k) else torch.broadcast_to(v, (n_out, k))).detach().numpy()
+    if k > 1:  # the kernel walks the columns in ascending order (fire_pulses' element order)
+        order = sorted(range(k), key=cl.__getitem__)
+        cl, v = [cl[i] for i in order], v[:, order]
+    v = np.ascontiguousarray(v, dtype=np.float64)  # as ``read.to(h)``
+    idx, counts = np.empty(n_out * k, dtype=np.int64), np.empty(n_out * k, dtype=np.float64)
+    m = _buffer_columns(h.numpy(), np.array(cl, dtype=np.int64), v, float(rate), float(threshold), int(max_pulses),
+                        bool(forget), float(momentum), (1 - momentum) * threshold, bool(decay), idx, counts)
+    idx, counts, dev = torch.from_numpy(idx[:m]), torch.from_numpy(counts[:m]), tile.conductance.device
+    if dev.type != "cpu":
+        idx, counts = idx.to(dev), counts.to(dev)
+    return tile._send_pulses_at(idx, counts)
+
+
+@numba.njit(cache=True)
+def _buffer_columns(h, cols, v, rate, threshold, max_pulses, forget, momentum, sent_per_count, decay, idx, counts):
+    """``buffer_pulses`` on the ascending distinct columns ``cols`` of ``h`` (in place), element by element
+    with the float64 operations of ``accumulate`` / ``decay_filter`` and ``threshold_pulses``
+    (``sent_per_count`` is their ``(1 - momentum) * threshold``).  The elements with a non-zero count
+    are listed in row-major order, as ``fire_pulses`` enumerates them: flat indices into ``idx`` and
+    signed counts into ``counts``; returns how many."""
+    n_in = h.shape[1]
+    m = 0
+    for r in range(h.shape[0]):
+        for t in range(cols.shape[0]):
+            c = cols[t]
+            x = h[r, c]
+            x = x + rate * (v[r, t] - x) if decay else x + rate * v[r, t]
+            n = np.trunc(x / threshold)
+            if max_pulses:
+                n = min(max(n, -max_pulses), max_pulses)
+            if forget:
+                h[r, c] = momentum * x if n != 0 else x
+            else:
+                h[r, c] = x - sent_per_count * n
+            if abs(n) > 0:
+                idx[m] = r * n_in + c
+                counts[m] = n
+                m += 1
+    return m
 
 
 def transfer_columns(tile: AnalogTile, cols: torch.Tensor, v: torch.Tensor, lr: float) -> None:
@@ -292,7 +381,14 @@ def resolve_options(algorithm: str, spec: dict, given: dict) -> dict:
 # plumbing shared by the algorithm classes
 # =============================================================================================
 def _is_zero(c) -> bool:
+    # A tensor coefficient costs a reduction here; algorithms whose option makes a term vanish return
+    # a scalar 0 for it instead (e.g. c-TTv2's gamma * chop with gamma = 0).
     return not bool(torch.as_tensor(c).any()) if isinstance(c, torch.Tensor) else c == 0
+
+
+def _is_one(c) -> bool:
+    """A scalar coefficient of exactly 1 (``1.0 * v`` is ``v`` bit for bit, so the multiply is skipped)."""
+    return not isinstance(c, torch.Tensor) and c == 1
 
 
 def _matrix(t) -> torch.Tensor:
@@ -316,9 +412,9 @@ def _term(c, t, v: torch.Tensor, direction: str) -> torch.Tensor:
     if direction == "forward":
         x = v * c.to(v.dtype) if cols else v
         y = (x.to(t.dtype) @ t.T).to(v.dtype) if isinstance(t, torch.Tensor) else t.forward(x)
-        return y if cols else c * y
+        return y if cols or _is_one(c) else c * y
     z = (v.to(t.dtype) @ t).to(v.dtype) if isinstance(t, torch.Tensor) else t.backward(v)
-    return z * c.to(z.dtype) if cols else c * z
+    return z * c.to(z.dtype) if cols else z if _is_one(c) else c * z
 
 
 class ArrayAlgorithm:
@@ -398,9 +494,13 @@ class ArrayAlgorithm:
     # ---- the algorithm interface (sgd.py) ------------------------------------------------------------
     @property
     def weight(self) -> torch.Tensor:
-        """The effective weight ``sum_i c_i * tile_i.weight`` (what forward/backward see)."""
+        """The effective weight ``sum_i c_i * tile_i.weight`` (what forward/backward see; a new tensor)."""
         terms = [(c, t) for c, t in self.mix() if not _is_zero(c)]
-        w = _coef(terms[0][0], terms[0][1]) * _matrix(terms[0][1])
+        c0, t0 = terms[0]
+        if _is_one(c0):  # 1.0 * w is w: skip the multiply (a copy if it is the only term, never an alias)
+            w = _matrix(t0) if len(terms) > 1 else _matrix(t0).clone()
+        else:
+            w = _coef(c0, t0) * _matrix(t0)
         for c, t in terms[1:]:
             w = w + _coef(c, t) * _matrix(t)
         return w

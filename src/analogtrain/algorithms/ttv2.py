@@ -31,7 +31,7 @@ lambda_H is beta (in weight units; aihwkit's buffer counts in pulses of W).
 from __future__ import annotations
 
 from ..errors import ConfigError
-from .steps import Option, accumulate, decay_filter, fire_pulses, read_columns, threshold_pulses
+from .steps import Option, buffer_pulses, read_columns
 from .tiki_taka import RESIDUAL_OPTIONS, TikiTaka
 
 BUFFER_OPTIONS = {
@@ -73,18 +73,14 @@ class TikiTakaV2(TikiTaka):
         self.buffers["H"].zero_()
 
     def transfer(self, cols, beta: float) -> None:
-        h, v = self.buffers["H"][:, cols], read_columns(self.P, cols)
-        if self.decay:
-            if beta > 1:
-                raise ConfigError(f"transfer_lr = {self.opts['transfer_lr']:g} gives a filter rate beta = {beta:g}"
-                                  " outside the allowed range (0, 1] (RL-v2: H <- (1 - beta) H + beta P)")
-            h = decay_filter(h, v, beta)  # P2 eq. 14
-        else:
-            h = accumulate(h, v, beta)  # L1 eq. 10
-        n, h = threshold_pulses(h, self.opts["threshold_scale"] * self.W.device.dw_min, self.opts["max_pulses"],
-                                self.opts["forget_buffer"], self.opts["momentum"])
-        self.buffers["H"][:, cols] = h
-        fire_pulses(self.W, n, cols)  # P2 §5 Fix 2: sign(H) pulses where |H| >= threshold
+        if self.decay and beta > 1:
+            raise ConfigError(f"transfer_lr = {self.opts['transfer_lr']:g} gives a filter rate beta = {beta:g}"
+                              " outside the allowed range (0, 1] (RL-v2: H <- (1 - beta) H + beta P)")
+        # H <- (1 - beta) H + beta v (P2 eq. 14) or H + beta v (L1 eq. 10), then sign(H) pulses onto W
+        # where |H| >= threshold (P2 §5 Fix 2); buffer_pulses does the three steps in place
+        buffer_pulses(self.W, self.buffers["H"], cols, read_columns(self.P, cols), beta,
+                      self.opts["threshold_scale"] * self.W.device.dw_min, self.opts["max_pulses"],
+                      self.opts["forget_buffer"], self.opts["momentum"], decay=self.decay)
 
 
 class ResidualLearningV2(TikiTakaV2):
