@@ -29,6 +29,17 @@ def _run(cfg: TrainConfig, out: Path) -> tuple[float, str]:
     return summary["analog"]["test_acc"], str(out / "metrics.csv")
 
 
+def _run_cells(cells, out: Path) -> tuple[dict, dict]:
+    """Train each ``(key, config, paper accuracy)`` cell in ``out/<key>``; returns the measured accuracies
+    and the result's ``settings`` / ``measured`` tables (measured next to the paper's numbers)."""
+    acc, paper, files, settings = {}, {}, {}, {}
+    for key, cfg, paper_acc in cells:
+        acc[key], files[key] = _run(cfg, out / key.replace("/", "_").replace(" ", "-"))
+        paper[key], settings[key] = paper_acc, cfg.as_dict()
+    measured = {"test_acc": acc, "paper_test_acc": paper, "metrics_files": files}
+    return acc, {"settings": settings, "measured": measured}
+
+
 # =============================================================================================
 # p1-mnist-tt: P1 Fig. 5 tables, Tiki-Taka rows
 # =============================================================================================
@@ -61,13 +72,10 @@ def p1_tt_config(model: str, tau: float, quick: bool, seed: int, algorithm: str 
 def run_p1_tt(quick: bool, seed: int, out: Path) -> dict:
     cells = ([("fcn", "tiki-taka", 0.70), ("fcn", "tiki-taka", 0.78), ("fcn", "analog-sgd", 0.70)] if quick else
              [(m, "tiki-taka", t) for m in ("fcn", "lenet5") for t in P1_TT[m]])
-    acc, paper, files, settings = {}, {}, {}, {}
-    for model, algo, tau in cells:
-        key = f"{model}/{'TT' if algo == 'tiki-taka' else 'ASGD'}/tau={tau:g}"
-        cfg = p1_tt_config(model, tau, quick, seed, algo)
-        acc[key], files[key] = _run(cfg, out / key.replace("/", "_"))
-        paper[key] = (P1_TT if algo == "tiki-taka" else P1_ASGD)[model][tau]
-        settings[key] = cfg.as_dict()
+    acc, result = _run_cells([(f"{model}/{'TT' if algo == 'tiki-taka' else 'ASGD'}/tau={tau:g}",
+                               p1_tt_config(model, tau, quick, seed, algo),
+                               (P1_TT if algo == "tiki-taka" else P1_ASGD)[model][tau])
+                              for model, algo, tau in cells], out)
     if quick:
         tt70, tt78, sgd70 = acc["fcn/TT/tau=0.7"], acc["fcn/TT/tau=0.78"], acc["fcn/ASGD/tau=0.7"]
         checks = [
@@ -77,6 +85,7 @@ def run_p1_tt(quick: bool, seed: int, out: Path) -> dict:
         ]
         tol = "quick: TT(0.70) - ASGD(0.70) >= 10 points, TT(0.70) and TT(0.78) >= 60 %"
     else:
+        paper = result["measured"]["paper_test_acc"]
         checks = [check(f"Tiki-Taka {k} within 1.5 points of the paper (|diff|)", abs(v - paper[k]), "<=", 1.5)
                   for k, v in acc.items()]
         tol = "full: every Tiki-Taka cell within 1.5 points of the paper's mean (paper std <= 0.17)"
@@ -94,9 +103,7 @@ def run_p1_tt(quick: bool, seed: int, out: Path) -> dict:
                      "steps (measured: 9.5 % at tau 0.70 after 4 epochs on 2000 images), it needs the paper's "
                      "~480k steps.  Analog SGD runs with the paper's settings.  The paper numbers are 80 epochs "
                      "on full MNIST")
-    return {"settings": settings,
-            "measured": {"test_acc": acc, "paper_test_acc": paper, "metrics_files": files},
-            "tolerance": tol, "checks": checks, "notes": notes}
+    return {**result, "tolerance": tol, "checks": checks, "notes": notes}
 
 
 # =============================================================================================
@@ -144,13 +151,8 @@ def p3_config(dataset: str, method: str, quick: bool, seed: int) -> TrainConfig:
 
 def run_p3(quick: bool, seed: int, out: Path) -> dict:
     cells = [("mnist", "TT-v1"), ("mnist", "MP"), ("mnist", "3 tiles")] if quick else [(d, m) for d in P3_PAPER for m in P3_METHODS]
-    acc, paper, files, settings = {}, {}, {}, {}
-    for dataset, method in cells:
-        key = f"{dataset}/{method}"
-        cfg = p3_config(dataset, method, quick, seed)
-        acc[key], files[key] = _run(cfg, out / key.replace("/", "_").replace(" ", "-"))
-        paper[key] = P3_PAPER[dataset][method]
-        settings[key] = cfg.as_dict()
+    acc, result = _run_cells([(f"{dataset}/{method}", p3_config(dataset, method, quick, seed), P3_PAPER[dataset][method])
+                              for dataset, method in cells], out)
     if quick:
         checks = [check("MP beats TT-v1 with 10 states by (points)", acc["mnist/MP"] - acc["mnist/TT-v1"], ">=", 10),
                   check("MP learns with 10 states (test acc %)", acc["mnist/MP"], ">=", 60),
@@ -185,9 +187,7 @@ def run_p3(quick: bool, seed: int, out: Path) -> dict:
                      "(tested on 1000), batch 10, 10 states, no schedule, global lr 0.5 for all three (paper 0.05: with 600 steps MP "
                      "stays at chance level, 10.0 %, because chi needs ~dw_min = 0.12 of accumulated lr * grad per "
                      "pulse); paper numbers are LeNet-5, 100 epochs")
-    return {"settings": settings,
-            "measured": {"test_acc": acc, "paper_test_acc": paper, "metrics_files": files},
-            "tolerance": tol, "checks": checks, "notes": notes}
+    return {**result, "tolerance": tol, "checks": checks, "notes": notes}
 
 
 # =============================================================================================
@@ -238,13 +238,9 @@ P5_QUICK_CELLS = [("fcn", "E-RIDER", 0.0, 0.05), ("fcn", "TT-v2", 0.0, 0.05)]
 
 def run_p5(quick: bool, seed: int, out: Path) -> dict:
     cells = P5_QUICK_CELLS if quick else [(model, m, mean, std) for (model, mean, std) in P5_PAPER for m in P5_METHODS]
-    acc, paper, files, settings = {}, {}, {}, {}
-    for model, method, mean, std in cells:
-        key = f"{model}/mean={mean:g}/std={std:g}/{method}"
-        cfg = p5_config(model, method, mean, std, quick, seed)
-        acc[key], files[key] = _run(cfg, out / key.replace("/", "_"))
-        paper[key] = P5_PAPER[model, mean, std][method]
-        settings[key] = cfg.as_dict()
+    acc, result = _run_cells([(f"{model}/mean={mean:g}/std={std:g}/{method}",
+                               p5_config(model, method, mean, std, quick, seed), P5_PAPER[model, mean, std][method])
+                              for model, method, mean, std in cells], out)
     if quick:
         er, tt = acc["fcn/mean=0/std=0.05/E-RIDER"], acc["fcn/mean=0/std=0.05/TT-v2"]
         checks = [check("E-RIDER learns in 3 epochs on the subset (test acc %)", er, ">=", 40),
@@ -281,9 +277,7 @@ def run_p5(quick: bool, seed: int, out: Path) -> dict:
         notes.append("quick: FCN for 3 epochs on the embedded 4000/1000-image MNIST subset, the paper's rates; "
                      "AGAD is not run (it has not left chance level after 1200 steps: measured 11.1 %), nor "
                      "LeNet-5 (250 steps of LeNet-5 leave E-RIDER at 13 %); paper numbers are 40 epochs on MNIST")
-    return {"settings": settings,
-            "measured": {"test_acc": acc, "paper_test_acc": paper, "metrics_files": files},
-            "tolerance": tol, "checks": checks, "notes": notes}
+    return {**result, "tolerance": tol, "checks": checks, "notes": notes}
 
 
 register(Experiment(
