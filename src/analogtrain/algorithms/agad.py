@@ -24,8 +24,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .cttv2 import CHOP_OPTIONS, ChoppedTTv2, _at
-from .steps import Option, chop_period, decay_filter, read_columns
+from .cttv2 import CHOP_OPTIONS, ChoppedTTv2
+from .steps import Option, chop_period, column_index, decay_filter, read_columns
 
 
 class AGAD(ChoppedTTv2):
@@ -80,7 +80,7 @@ class AGAD(ChoppedTTv2):
     def _transfer_np(self, cols, beta: float) -> None:
         """``transfer`` of distinct columns of CPU buffers: the same float64 operations in the same order
         on numpy views of the buffers (a column is small: torch's per-call cost would dominate)."""
-        at = _at(cols)
+        at = column_index(cols)
         p_mean, p_ref = self.buffers["p_mean"].numpy(), self.buffers["p_ref"].numpy()
         a = read_columns(self.P, cols).numpy().astype(np.float64)
         p_mean[:, at] = p_mean[:, at] + self.mean_rate * (a - p_mean[:, at])  # decay_filter

@@ -26,7 +26,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .steps import Gradient, Option, buffer_pulses, chopper_flips, distinct_columns, read_columns
+from .steps import (Gradient, Option, advance_choppers, buffer_pulses, column_index, distinct_columns,
+                    read_columns)
 from .ttv2 import BUFFER_OPTIONS, TikiTakaV2
 
 CHOP_OPTIONS = {
@@ -34,15 +35,6 @@ CHOP_OPTIONS = {
     "in_chop_prob": Option(0.1, lo=0.0, hi=1.0),  # flip probability per read (L1 / aihwkit in_chop_prob)
     "in_chop_random": Option(True),  # False: flip every max(ceil(1/p), 2) reads
 }
-
-
-def _at(cols: torch.Tensor):
-    """A numpy index for the distinct CPU columns ``cols``: one column as a slice (a view, cheaper than a
-    gather), else the column array."""
-    if cols.numel() == 1:
-        c = int(cols)
-        return slice(c, c + 1)
-    return cols.numpy()
 
 
 class ChoppedTTv2(TikiTakaV2):
@@ -75,7 +67,7 @@ class ChoppedTTv2(TikiTakaV2):
         if not self._numpy_columns(cols):
             z = self.buffers["chop"][cols] * read_columns(self.P, cols).double()  # z_k = c_k (P - R) e_k
         else:  # the same product on numpy views of the CPU buffers (cheaper per call)
-            z = self.buffers["chop"].numpy()[_at(cols)] * read_columns(self.P, cols).numpy().astype(np.float64)
+            z = self.buffers["chop"].numpy()[column_index(cols)] * read_columns(self.P, cols).numpy().astype(np.float64)
             z = torch.from_numpy(z)
         self.buffer_transfer(cols, z, beta)
         self.advance_choppers(cols)
@@ -93,21 +85,5 @@ class ChoppedTTv2(TikiTakaV2):
 
     def advance_choppers(self, cols) -> torch.Tensor:
         """Count the read of ``cols`` and flip their choppers (chopper step); returns the flip mask."""
-        if not self._numpy_columns(cols):  # the reference
-            reads = self.buffers["reads"][cols] + 1  # (same values as ``reads[cols] += 1`` then re-reading them)
-            self.buffers["reads"][cols] = reads
-            flips = chopper_flips(reads, self.opts["in_chop_prob"], self.opts["in_chop_random"], self.generator)
-            c = self.buffers["chop"][cols]
-            self.buffers["chop"][cols] = torch.where(flips, -c, c)
-            return flips
-        # The same steps on numpy views of the CPU buffers (a few elements: torch's per-call cost would
-        # dominate); the flips are drawn by torch from the algorithm's generator as above.
-        at = _at(cols)
-        reads, chop = self.buffers["reads"].numpy(), self.buffers["chop"].numpy()
-        r = reads[at] + 1
-        reads[at] = r
-        flips = chopper_flips(torch.from_numpy(r), self.opts["in_chop_prob"], self.opts["in_chop_random"],
-                              self.generator)
-        c = chop[at]
-        chop[at] = np.where(flips.numpy(), -c, c)
-        return flips
+        return advance_choppers(self.buffers["chop"], self.buffers["reads"], cols, self.opts["in_chop_prob"],
+                                self.opts["in_chop_random"], self.generator)

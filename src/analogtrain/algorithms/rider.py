@@ -65,7 +65,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import ConfigError
-from .steps import (ArrayAlgorithm, Gradient, Option, buffer_pulses, chopper_flips, decay_filter, next_columns,
+from .steps import (ArrayAlgorithm, Gradient, Option, advance_choppers, buffer_pulses, decay_filter, next_columns,
                     program_reference, pulse_gradient, read_columns, transfer_columns)
 from .ttv2 import BUFFER_OPTIONS, buffer_rate
 from .zero_shift import calibrate
@@ -159,13 +159,11 @@ class RIDER(ArrayAlgorithm):
     def chop(self, cols: torch.Tensor) -> None:
         """Eq. 17 for the choppers of the read columns; E-RIDER reprograms Q~ <- Q where one flipped (Alg. 3
         steps 4-5)."""
-        self.buffers["reads"][cols] += 1
-        flips = chopper_flips(self.buffers["reads"][cols], self.opts["in_chop_prob"], self.opts["in_chop_random"],
-                              self.generator)
+        flips = advance_choppers(self.buffers["chop"], self.buffers["reads"], cols, self.opts["in_chop_prob"],
+                                 self.opts["in_chop_random"], self.generator)
         if not bool(flips.any()):
             return
         flipped = cols[flips]
-        self.buffers["chop"][flipped] *= -1
         self.counters["flips"] += int(flipped.numel())
         if self.analog_copy:
             self.program_copy(flipped)

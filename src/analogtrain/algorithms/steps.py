@@ -29,6 +29,7 @@ Steps:
 * ``program_reference`` -- set an array's reference so that it reads ``conductance - estimate``.
 * ``chop_period`` / ``chopper_flips`` -- which choppers flip after a read or step: with probability
   ``prob`` (random) or every ``max(ceil(1/prob), 2)`` reads (periodic); c-TTv2, AGAD (L1), E-RIDER (P5 eq. 17).
+  ``advance_choppers`` counts a read of some columns and flips their choppers in place.
   (The running means of AGAD and RIDER are ``decay_filter``.)
 
 ``ArrayAlgorithm`` is the plumbing the classes share: named tiles, digital buffers and counters,
@@ -336,6 +337,40 @@ def chopper_flips(reads: torch.Tensor, prob: float, random: bool, generator: tor
     if random:
         return torch.rand(reads.shape, generator=generator, dtype=torch.float64, device=reads.device) < prob
     return torch.remainder(reads.round().long(), chop_period(prob)) == 0
+
+
+def column_index(cols: torch.Tensor):
+    """A numpy index for the distinct CPU columns ``cols``: one column as a slice (a view, cheaper than a
+    gather), else the column array."""
+    if cols.numel() == 1:
+        c = int(cols)
+        return slice(c, c + 1)
+    return cols.numpy()
+
+
+def advance_choppers(chop: torch.Tensor, reads: torch.Tensor, cols: torch.Tensor, prob: float, random: bool,
+                     generator: torch.Generator) -> torch.Tensor:
+    """Count a read of the columns ``cols`` in ``reads`` and flip their input choppers ``chop`` (in place)
+    where ``chopper_flips`` says so; returns the flip mask (c-TTv2, AGAD, E-RIDER: L1 in_chop, P5 eq. 17).
+
+    For distinct columns of CPU buffers the same steps run on numpy views (a few elements: torch's
+    per-call cost would dominate); the flips are drawn by torch from ``generator`` either way.
+    """
+    if chop.device.type != "cpu" or distinct_columns(cols, chop.numel()) is None:  # the reference
+        r = reads[cols] + 1  # (same values as ``reads[cols] += 1`` then re-reading them)
+        reads[cols] = r
+        flips = chopper_flips(r, prob, random, generator)
+        c = chop[cols]
+        chop[cols] = torch.where(flips, -c, c)
+        return flips
+    at = column_index(cols)
+    rn, cn = reads.numpy(), chop.numpy()
+    r = rn[at] + 1
+    rn[at] = r
+    flips = chopper_flips(torch.from_numpy(r), prob, random, generator)
+    c = cn[at]
+    cn[at] = np.where(flips.numpy(), -c, c)
+    return flips
 
 
 # =============================================================================================
