@@ -24,10 +24,12 @@ from analogtrain.algorithms.cttv2 import ChoppedTTv2
 from analogtrain.algorithms.tiki_taka import TikiTaka
 from analogtrain.algorithms.ttv2 import ResidualLearningV2, TikiTakaV2
 from analogtrain.devices import FAMILIES, make_device
+from analogtrain.errors import ConfigError
 from analogtrain.io import IOConfig
 from analogtrain.pulses import UpdateConfig
 from analogtrain.tile import AnalogTile, ReferenceConfig, TileConfig
 
+TERM = steps._term
 PRESETS = ["softbounds-reference", "reram-hfo2"]  # multiplicative c2c (per-pulse loop); additive c2c + write noise
 
 
@@ -254,6 +256,47 @@ BUFFER_OPTIONS = {
     "forget": {"forget": True, "momentum": 0.5, "max_pulses": 0},
     "decay": {"decay": True},
 }
+
+
+@pytest.mark.parametrize("name,opts", [("multi-tile", {"n_tiles": 4, "gamma": 0.3}), ("cttv2", {"gamma": 0.4}),
+                                       ("agad", {"gamma": 0.4}), ("tiki-taka", {"gamma": 0.5})])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_perfect_periphery_reads_the_summed_weight_once(name, opts, dtype, monkeypatch):
+    # with a perfect periphery the mixed read is one product with the summed weight; it must equal the
+    # sum of the arrays' own reads (up to float rounding), per-column chopper coefficients included
+    from analogtrain.algorithms import make_algorithm
+
+    tile = TileConfig.perfect(make_device("reram-om"))
+    alg = make_algorithm(name, 7, 5, tile, seed=4, dtype=dtype, **opts)
+    g = torch.Generator().manual_seed(9)
+    for t in alg.tiles.values():
+        t.program((torch.rand(7, 5, generator=g) * 0.6 - 0.3).to(dtype))
+    if "chop" in alg.buffers:
+        alg.buffers["chop"][1::2] = -1.0
+    x, d = torch.rand(3, 5, generator=g, dtype=dtype), torch.randn(3, 7, generator=g, dtype=dtype)
+    calls = []
+    monkeypatch.setattr(steps, "_term", lambda *a: calls.append(a) or TERM(*a))
+    fast = (alg.forward(x), alg.backward(d))
+    assert calls == []  # no per-array read
+    w = alg.weight.double()
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    assert fast[0].dtype == x.dtype and torch.allclose(fast[0].double(), x.double() @ w.T, atol=tol, rtol=0)
+    assert torch.allclose(fast[1].double(), d.double() @ w, atol=tol, rtol=0)
+    terms = [(c, t) for c, t in alg.mix() if not steps._is_zero(c)]
+    per_array = sum(TERM(c, t, x, "forward") for c, t in terms)
+    assert len(terms) > 1 and torch.allclose(fast[0], per_array, atol=tol, rtol=0)
+    with pytest.raises(ConfigError, match="x"):
+        alg.forward(torch.full((1, 5), float("nan")))
+
+
+def test_noisy_periphery_still_reads_every_array(monkeypatch):
+    from analogtrain.algorithms import make_algorithm
+
+    alg = make_algorithm("multi-tile", 4, 3, TileConfig(device=make_device("reram-om")), seed=0, n_tiles=3)
+    calls = []
+    monkeypatch.setattr(steps, "_term", lambda *a: calls.append(a) or TERM(*a))
+    alg.forward(torch.rand(2, 3, generator=torch.Generator().manual_seed(0)))
+    assert len(calls) == 3
 
 
 @pytest.mark.parametrize("opts", list(BUFFER_OPTIONS), ids=list(BUFFER_OPTIONS))

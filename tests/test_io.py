@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analogtrain.errors import ConfigError
+from analogtrain.errors import ConfigError, check_finite
 from analogtrain.io import IOConfig, mvm
 
 
@@ -246,3 +246,19 @@ def test_outputs_finite_and_within_managed_bound(n_out, n_in, batch, seed, w_sca
     assert torch.isfinite(y).all()
     limit = out_bound * x.abs().amax(1, keepdim=True) * 2**rounds
     assert (y.abs() <= limit * (1 + 1e-12)).all()
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_check_finite_refuses_any_single_bad_element(bad):
+    x = torch.randn(3, 50, generator=torch.Generator().manual_seed(0))
+    x[2, 17] = bad
+    with pytest.raises(ConfigError, match="x contains NaN or inf"):
+        check_finite("x", x)
+
+
+def test_check_finite_accepts_finite_values_whose_sum_overflows():
+    # the fast path sums the tensor; an overflowing sum of finite float32 values must still pass
+    x = torch.full((4,), 3.0e38, dtype=torch.float32)
+    assert not torch.isfinite(x.sum())
+    assert check_finite("x", x) is x
+    assert check_finite("n", torch.arange(5)) is not None  # integer tensors are finite

@@ -23,6 +23,7 @@ This is the meaning of AIHWKIT's ``inp_res`` ("number of discretization steps ..
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from dataclasses import dataclass
@@ -91,7 +92,7 @@ class IOConfig:
             bound_management="none",
         )
 
-    @property
+    @functools.cached_property
     def is_perfect(self) -> bool:
         """True if every field is ideal, so :func:`mvm` may be the plain matmul (``max_bm_rounds`` is moot)."""
         p = IOConfig.perfect()
