@@ -5,6 +5,7 @@ import math
 
 import pytest
 
+from analogtrain.errors import ConfigError
 from analogtrain.experiments import EXPERIMENTS, run_experiment
 from analogtrain.experiments.mnist_residual import P3_METHODS, P5_METHODS, P5_PAPER, p1_tt_config, p3_config, p5_config
 
@@ -26,6 +27,26 @@ def test_quick_run_writes_result_with_paper_numbers(name, tmp_path):
         assert "NOT REPRODUCED" in " ".join(saved["notes"])
     else:
         assert result["passed"], result["checks"]
+    if name == "p5-tables":
+        _resume_reads_finished_cells_back(name, tmp_path, measured)
+
+
+def _resume_reads_finished_cells_back(name, out, measured):
+    # --resume on a finished table: every cell is read back from its checkpoint, none is trained again
+    checkpoints = sorted(out.glob("*/checkpoint-*.pt"))
+    assert len(checkpoints) == len(measured)
+    before = [c.read_bytes() for c in checkpoints]
+    again = run_experiment(name, quick=True, seed=0, out=out, resume=True)
+    assert again["measured"]["test_acc"] == measured
+    assert [c.read_bytes() for c in checkpoints] == before
+    # a cell folder written under another configuration is refused, naming the field
+    with pytest.raises(ConfigError, match="seed: 0 there, 1 now"):
+        run_experiment(name, quick=True, seed=1, out=out, resume=True)
+
+
+def test_resume_is_refused_for_experiments_without_training_cells(tmp_path):
+    with pytest.raises(ConfigError, match="no training cells to resume.*p3-table1"):
+        run_experiment("p1-fig1", quick=True, out=tmp_path, resume=True)
 
 
 def test_full_mode_uses_the_papers_settings():

@@ -1,5 +1,6 @@
 """Configuration, the training loop, checkpoints, resume, interrupts and divergence."""
 
+import dataclasses
 import json
 
 import pytest
@@ -11,6 +12,7 @@ from analogtrain import train as train_mod
 from analogtrain.cli import main
 from analogtrain.config import TrainConfig, build_config
 from analogtrain.errors import ConfigError
+from analogtrain.train import train
 
 TINY = dict(train_limit=120, test_limit=50, epochs=2, batch=10, device="softbounds-reference")
 
@@ -131,3 +133,15 @@ def test_zero_shift_calibration_runs_before_training(tmp_path):
     with pytest.raises(ConfigError, match="calibration"):
         train_mod.train(tiny(algorithm="digital-sgd", calibration="zero-shift"), tmp_path / "d",
                         progress=False, log=lambda *a: None)
+
+
+def test_resume_refuses_checkpoints_of_another_configuration_but_may_extend_epochs(tmp_path):
+    cfg = tiny(epochs=1)
+    first = train(cfg, tmp_path, progress=False, log=lambda *a: None)
+    with pytest.raises(ConfigError, match=r"cannot resume .*lr: 0\.1 there, 0\.3 now"):
+        train(dataclasses.replace(cfg, lr=0.3), tmp_path, resume=True, progress=False, log=lambda *a: None)
+    assert build_config(tmp_path / "config.toml").lr == cfg.lr  # the refused run left the folder alone
+    longer = train(dataclasses.replace(cfg, epochs=2), tmp_path, resume=True, progress=False, log=lambda *a: None)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows if r["run"] == "analog"] == [1, 2]
+    assert rows[0]["test_acc"] == first["analog"]["test_acc"] and longer["analog"]["epoch"] == 2

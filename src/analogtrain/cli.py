@@ -125,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--quick", action="store_true", help="short smoke-test version")
     rep.add_argument("--seed", type=int, default=0)
     rep.add_argument("--out", metavar="DIR", help="output directory (default runs/NAME)")
+    rep.add_argument("--resume", action="store_true",
+                     help="continue the training cells of a table (p1-mnist-*, p3-table1, p5-tables) from their "
+                          "checkpoints in --out; finished cells are read back, not retrained")
     rep.set_defaults(func=_reproduce)
     return parser
 
@@ -138,6 +141,9 @@ def main(argv=None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:  # a reproduction's training cell was stopped with Ctrl-C
+        print(str(exc) or "interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

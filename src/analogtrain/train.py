@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import checkpoint
-from .config import TrainConfig, save_config
+from .config import TrainConfig, build_config, save_config
 from .data import batches, epoch_generator, load_dataset
 from .devices import make_device
 from .errors import ConfigError
@@ -251,6 +251,24 @@ def write_metrics(out: Path, rows: list[dict]) -> None:
     checkpoint.atomic_write_bytes(out / "metrics.csv", buf.getvalue().encode())
 
 
+# fields a resumed run may change: more epochs extend it, the data may have moved
+RESUMABLE_CHANGES = ("epochs", "data_dir")
+
+
+def _check_same_config(cfg: TrainConfig, out: Path) -> None:
+    """Refuse to resume checkpoints written under another configuration (they would load silently)."""
+    saved = out / "config.toml"
+    if not saved.exists():
+        return
+    old = json.loads(json.dumps(build_config(saved).as_dict()))
+    new = json.loads(json.dumps(cfg.as_dict()))
+    changed = sorted(k for k in new if k not in RESUMABLE_CHANGES and old.get(k) != new[k])
+    if changed:
+        detail = "; ".join(f"{k}: {old.get(k)!r} there, {new[k]!r} now" for k in changed)
+        raise ConfigError(f"cannot resume in {out}: its checkpoints were written with another configuration "
+                          f"({detail}); use another --out or start again without --resume")
+
+
 def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True, log=print) -> dict:
     """Train (and, if ``cfg.compare_digital``, the digital baseline); return a summary dict.
 
@@ -258,6 +276,8 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if resume:
+        _check_same_config(cfg, out)
     save_config(cfg, out / "config.toml")
     data = load_data(cfg)
     runs = [Run(cfg, "analog", True, data, out, progress)]

@@ -8,6 +8,9 @@ experiment is adding a module.  :func:`run_experiment` runs one by name and writ
 An experiment's ``run(quick, seed, out)`` returns a dict with at least ``settings``, ``measured``,
 ``tolerance`` and ``checks`` (a list made with :func:`check`); ``passed`` defaults to "every check
 passed".  It may add ``notes`` (str or list) and ``figures`` (file names written into ``out``).
+A ``resumable`` experiment (its cells are long training runs, one folder each) takes a fourth
+argument ``resume``: with it, each cell continues from its checkpoints and a finished cell is read
+back instead of trained again.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ class Experiment:
     title: str  # one line
     claim: str  # the paper's claim this run checks, in words
     source: str  # e.g. "P1 Fig. 1, papers.md §3(d)"
-    run: Callable[[bool, int, Path], dict]  # run(quick, seed, out) -> result dict
+    run: Callable[..., dict]  # run(quick, seed, out) -> result dict; run(quick, seed, out, resume) if resumable
+    resumable: bool = False
 
 
 EXPERIMENTS: dict[str, Experiment] = {}
@@ -58,6 +62,17 @@ def check(name: str, value: float, relation: str, bound: float) -> dict:
     value, bound = float(value), float(bound)
     ok = not math.isnan(value) and ops[relation](value, bound)
     return {"name": name, "value": value, "relation": relation, "bound": bound, "passed": bool(ok)}
+
+
+def train_cell(cfg, out: Path, resume: bool = False) -> tuple[float, str]:
+    """Train one table cell quietly in folder ``out`` (continuing from its checkpoints if ``resume``);
+    returns the final test accuracy and the path of its metrics file."""
+    from ..train import train
+
+    summary = train(cfg, out, resume=resume, progress=False, log=lambda *a: None)
+    if summary["interrupted"]:
+        raise KeyboardInterrupt(f"interrupted: the cell's checkpoint is in {out}; continue with --resume")
+    return summary["analog"]["test_acc"], str(Path(out) / "metrics.csv")
 
 
 def save_figure(fig, path: Path, dpi: int = 110) -> str:
@@ -114,14 +129,19 @@ def write_json_atomic(path: Path, data: dict) -> None:
         raise
 
 
-def run_experiment(name: str, quick: bool = False, seed: int = 0, out=None) -> dict:
+def run_experiment(name: str, quick: bool = False, seed: int = 0, out=None, resume: bool = False) -> dict:
     """Run experiment ``name`` into folder ``out`` (default ``runs/<name>``), write ``out/result.json``
-    and return the result dict.  Unknown ``name`` raises ConfigError listing the known ones."""
+    and return the result dict.  Unknown ``name`` raises ConfigError listing the known ones.
+    ``resume``: continue a resumable experiment's training cells from their checkpoints in ``out``."""
     exp = get_experiment(name)
+    if resume and not exp.resumable:
+        resumable = ", ".join(sorted(e.name for e in EXPERIMENTS.values() if e.resumable))
+        raise ConfigError(f"experiment {name!r} has no training cells to resume (it reruns in minutes); "
+                          f"resumable experiments: {resumable}")
     out = Path(out) if out is not None else Path("runs") / name
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    res = dict(exp.run(bool(quick), int(seed), out))
+    res = dict(exp.run(bool(quick), int(seed), out, bool(resume)) if exp.resumable else exp.run(bool(quick), int(seed), out))
     seconds = time.perf_counter() - t0
     checks = res.pop("checks", [])
     passed = res.pop("passed", bool(checks) and all(c["passed"] for c in checks))
@@ -192,8 +212,8 @@ def list_experiments() -> list[Experiment]:
 def cli_reproduce(args) -> int:
     """``analogtrain reproduce``: ``args.list`` prints the experiments; else runs ``args.name``.
 
-    ``args`` has ``name`` (str or None), ``list`` (bool), ``quick`` (bool), ``seed`` (int) and ``out``
-    (folder or None -> ``runs/<name>``).  Returns 0 if the experiment passed, 1 if it failed.
+    ``args`` has ``name`` (str or None), ``list`` (bool), ``quick`` (bool), ``seed`` (int), ``out``
+    (folder or None -> ``runs/<name>``) and ``resume`` (bool).  Returns 0 if the experiment passed, 1 if it failed.
     """
     name = getattr(args, "name", None)
     if getattr(args, "list", False) or name is None:
@@ -208,7 +228,7 @@ def cli_reproduce(args) -> int:
     out = getattr(args, "out", None)
     out = Path(out) if out is not None else Path("runs") / name
     result = run_experiment(name, quick=bool(getattr(args, "quick", False)),
-                            seed=int(getattr(args, "seed", 0) or 0), out=out)
+                            seed=int(getattr(args, "seed", 0) or 0), out=out, resume=bool(getattr(args, "resume", False)))
     print(format_summary(result))
     print(f"result: {out / 'result.json'}")
     for fig in result.get("figures", []):

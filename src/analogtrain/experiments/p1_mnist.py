@@ -18,8 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import TrainConfig
-from ..train import train
-from . import Experiment, check, register
+from . import Experiment, check, register, train_cell
 
 PAPER = {  # test accuracy %, mean of 3 runs (P1 Fig. 5 tables)
     "fcn": {"digital": 98.15, 0.70: 11.35, 0.78: 97.71, 0.80: 97.78},
@@ -43,14 +42,12 @@ def row_config(model: str, tau: float | None, quick: bool, seed: int) -> TrainCo
                        device_params={"w_max": tau, "w_min": -tau}, learn_out_scale=True)
 
 
-def _run_table(model: str, quick: bool, seed: int, out: Path) -> dict:
+def _run_table(model: str, quick: bool, seed: int, out: Path, resume: bool) -> dict:
     taus = [t for t in PAPER[model] if t != "digital"]
     acc, curves = {}, {}
     for tau in [None] + taus:
         key = "digital" if tau is None else f"tau={tau}"
-        summary = train(row_config(model, tau, quick, seed), out / key, progress=False, log=lambda *a: None)
-        acc[key] = summary["analog"]["test_acc"]
-        curves[key] = str(out / key / "metrics.csv")
+        acc[key], curves[key] = train_cell(row_config(model, tau, quick, seed), out / key, resume)
     paper = {("digital" if t == "digital" else f"tau={t}"): v for t, v in PAPER[model].items()}
     settings = {name: row_config(model, None if name == "digital" else float(name[4:]), quick, seed).as_dict()
                 for name in acc}
@@ -58,8 +55,8 @@ def _run_table(model: str, quick: bool, seed: int, out: Path) -> dict:
             "measured": {"test_acc": acc, "paper_test_acc": paper, "metrics_files": curves}}
 
 
-def run_fcn(quick: bool, seed: int, out: Path) -> dict:
-    t = _run_table("fcn", quick, seed, out)
+def run_fcn(quick: bool, seed: int, out: Path, resume: bool = False) -> dict:
+    t = _run_table("fcn", quick, seed, out, resume)
     acc, dig = t["acc"], t["acc"]["digital"]
     checks = [
         check("digital SGD learns (test acc %)", dig, ">=", 75 if quick else 97),
@@ -83,8 +80,8 @@ def run_fcn(quick: bool, seed: int, out: Path) -> dict:
     }
 
 
-def run_cnn(quick: bool, seed: int, out: Path) -> dict:
-    t = _run_table("lenet5", quick, seed, out)
+def run_cnn(quick: bool, seed: int, out: Path, resume: bool = False) -> dict:
+    t = _run_table("lenet5", quick, seed, out, resume)
     acc, dig = t["acc"], t["acc"]["digital"]
     checks = [check("digital SGD learns (test acc %)", dig, ">=", 70 if quick else 98.5)]
     checks += [check(f"Analog SGD {k} lags digital by (points)", dig - v, ">=", 5)
@@ -102,8 +99,8 @@ def run_cnn(quick: bool, seed: int, out: Path) -> dict:
 register(Experiment(
     "p1-mnist-fcn", "P1 Fig. 5 table, FCN on MNIST: digital SGD vs Analog SGD at tau 0.70/0.78/0.80",
     "Analog SGD on the FCN fails at tau = 0.70 and is acceptable only at tau >= 0.78 (97.7 %), digital 98.15 %",
-    "P1 Fig. 5 tables, papers.md §3(d)-(e)", run_fcn))
+    "P1 Fig. 5 tables, papers.md §3(d)-(e)", run_fcn, resumable=True))
 register(Experiment(
     "p1-mnist-cnn", "P1 Fig. 5 table, LeNet-5 CNN on MNIST: digital SGD vs Analog SGD at tau 0.6/0.7/0.8",
     "Analog SGD on the CNN always loses more than 6 points to digital SGD (89.0/92.2/93.5 % vs 99.16 %)",
-    "P1 Fig. 5 tables, papers.md §3(d)-(e)", run_cnn))
+    "P1 Fig. 5 tables, papers.md §3(d)-(e)", run_cnn, resumable=True))
