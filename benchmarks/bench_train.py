@@ -9,7 +9,10 @@ alternating rounds with analog SGD, median over rounds, so that their ratios to 
 and images per second of the LeNet-5 CNN at batch 8 (digital and stochastic).  Real MNIST batches from the
 embedded subset; the first steps (numba compilation, warm-up) are not timed.
 
-    python benchmarks/bench_train.py [--steps 200] [--threads N] [--rounds 10] [--algorithms-only]
+and, with ``--paper-cells``, the step time of the full-mode reproduction cells (P1 Tiki-Taka CNN, P3
+Table 1, P5 Tables 1-2) with their exact settings, and the minutes per MNIST epoch that follow.
+
+    python benchmarks/bench_train.py [--steps 200] [--threads N] [--rounds 10] [--algorithms-only | --paper-cells]
 """
 
 from __future__ import annotations
@@ -81,6 +84,35 @@ def ms_per_step_interleaved(algorithms, batch: int, steps: int, x, y, rounds: in
     return [statistics.median(ts) for ts in times]
 
 
+def paper_cells():
+    """(label, TrainConfig) of the full-mode table cells whose length sets how long a reproduction takes."""
+    from analogtrain.experiments.mnist_residual import p1_tt_config, p3_config, p5_config
+
+    return [("P1 TT CNN tau 0.7", p1_tt_config("lenet5", 0.7, False, 0)),
+            ("P3 LeNet MP", p3_config("mnist", "MP", False, 0)),
+            ("P3 LeNet 3 tiles", p3_config("mnist", "3 tiles", False, 0)),
+            ("P3 LeNet 6 tiles", p3_config("mnist", "6 tiles", False, 0)),
+            ("P5 LeNet E-RIDER", p5_config("lenet5", "E-RIDER", 0.0, 0.05, False, 0)),
+            ("P5 FCN E-RIDER", p5_config("fcn", "E-RIDER", 0.0, 0.05, False, 0))]
+
+
+def ms_per_cell_step(cfg, steps: int, x, y) -> float:
+    """ms per training step of a reproduction cell's exact model, arrays and algorithm options."""
+    from analogtrain.train import layer_config
+
+    model = build_model(cfg.model, analog=layer_config(cfg), seed=0)
+    opt = AnalogOptimizer(model.parameters(), lr=cfg.lr)
+    it = batches(x, y, cfg.batch, True, torch.Generator().manual_seed(0), drop_last=True)
+    data = [next(it) for _ in range(min(steps + 20, len(y) // cfg.batch))]
+    for i, (xb, yb) in enumerate(data):
+        if i == 20:  # the first steps compile the kernels
+            t = time.perf_counter()
+        opt.zero_grad()
+        F.nll_loss(model(xb), yb).backward()
+        opt.step()
+    return (time.perf_counter() - t) / (len(data) - 20) * 1e3
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=200)
@@ -89,6 +121,8 @@ def main():
                     help="alternating timing rounds of the algorithm table (median over rounds)")
     ap.add_argument("--algorithms-only", action="store_true",
                     help="only the table of residual algorithms (skip digital/expected and LeNet-5)")
+    ap.add_argument("--paper-cells", action="store_true",
+                    help="only the full-mode reproduction cells: ms per step and minutes per MNIST epoch")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     import numba
@@ -96,6 +130,12 @@ def main():
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     x, y = load_dataset("mnist-subset", "train").tensors()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, threads {args.threads}")
+    if args.paper_cells:
+        print(f"{'cell':>18} {'batch':>5} {'ms/step':>8} {'min/epoch':>9}   (60000 MNIST images per epoch)")
+        for label, cfg in paper_cells():
+            ms = ms_per_cell_step(cfg, args.steps, x, y)
+            print(f"{label:>18} {cfg.batch:>5} {ms:>8.2f} {ms * 60000 / cfg.batch / 6e4:>9.2f}")
+        return
     if not args.algorithms_only:
         print(f"{'model':>7} {'batch':>5} {'digital':>9} {'expected':>9} {'stochastic':>10}   (ms per training step)")
         for batch in (8, 64):
