@@ -5,8 +5,9 @@ import math
 
 import pytest
 
+from analogtrain.cli import main
 from analogtrain.errors import ConfigError
-from analogtrain.experiments import EXPERIMENTS, run_experiment
+from analogtrain.experiments import EXPERIMENTS, Cells, run_experiment
 from analogtrain.experiments.mnist_residual import P3_METHODS, P5_METHODS, P5_PAPER, p1_tt_config, p3_config, p5_config
 
 # experiments whose quick check is documented as not holding (the run must still be well-formed)
@@ -36,17 +37,27 @@ def _resume_reads_finished_cells_back(name, out, measured):
     checkpoints = sorted(out.glob("*/checkpoint-*.pt"))
     assert len(checkpoints) == len(measured)
     before = [c.read_bytes() for c in checkpoints]
-    again = run_experiment(name, quick=True, seed=0, out=out, resume=True)
+    again = run_experiment(name, quick=True, seed=0, out=out, cells=Cells(resume=True))
     assert again["measured"]["test_acc"] == measured
     assert [c.read_bytes() for c in checkpoints] == before
+    # --cells: only the matching cells, and no verdict (here read back from their checkpoints)
+    part = run_experiment(name, quick=True, seed=0, out=out, cells=Cells(resume=True, only=("*/E-RIDER",)))
+    er = [k for k in measured if k.endswith("/E-RIDER")]
+    assert part["measured"]["test_acc"] == {k: measured[k] for k in er} and len(er) < len(measured)
+    assert not part["passed"] and part["checks"] == [] and "partial run" in part["notes"][0]
+    assert main(["reproduce", name, "--quick", "--resume", "--cells", "*/TT-v2", "--out", str(out)]) == 1
+    assert list(json.loads((out / "result.json").read_text())["measured"]["test_acc"]) == [
+        k for k in measured if k.endswith("/TT-v2")]
+    with pytest.raises(ConfigError, match="--cells lenet5/\\* matches no cell; the cells are: fcn/"):
+        run_experiment(name, quick=True, seed=0, out=out, cells=Cells(resume=True, only=("lenet5/*",)))
     # a cell folder written under another configuration is refused, naming the field
     with pytest.raises(ConfigError, match="seed: 0 there, 1 now"):
-        run_experiment(name, quick=True, seed=1, out=out, resume=True)
+        run_experiment(name, quick=True, seed=1, out=out, cells=Cells(resume=True))
 
 
 def test_resume_is_refused_for_experiments_without_training_cells(tmp_path):
-    with pytest.raises(ConfigError, match="no training cells to resume.*p3-table1"):
-        run_experiment("p1-fig1", quick=True, out=tmp_path, resume=True)
+    with pytest.raises(ConfigError, match="no training cells to resume or select.*p3-table1"):
+        run_experiment("p1-fig1", quick=True, out=tmp_path, cells=Cells(resume=True))
 
 
 def test_full_mode_uses_the_papers_settings():

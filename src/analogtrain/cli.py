@@ -128,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--resume", action="store_true",
                      help="continue the training cells of a table (p1-mnist-*, p3-table1, p5-tables) from their "
                           "checkpoints in --out; finished cells are read back, not retrained")
+    rep.add_argument("--cells", action="append", metavar="PATTERN",
+                     help="run only the table cells whose names match (shell pattern, e.g. 'mnist/*'; repeatable), "
+                          "e.g. to fill one table from several processes; such a run has no verdict")
     rep.set_defaults(func=_reproduce)
     return parser
 

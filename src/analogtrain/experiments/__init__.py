@@ -8,13 +8,16 @@ experiment is adding a module.  :func:`run_experiment` runs one by name and writ
 An experiment's ``run(quick, seed, out)`` returns a dict with at least ``settings``, ``measured``,
 ``tolerance`` and ``checks`` (a list made with :func:`check`); ``passed`` defaults to "every check
 passed".  It may add ``notes`` (str or list) and ``figures`` (file names written into ``out``).
-A ``resumable`` experiment (its cells are long training runs, one folder each) takes a fourth
-argument ``resume``: with it, each cell continues from its checkpoints and a finished cell is read
-back instead of trained again.
+A ``resumable`` experiment (a table whose cells are long training runs, one folder each, trained by
+:func:`run_cells`) takes a fourth argument, a :class:`Cells`: with ``resume`` each cell continues from
+its checkpoints and a finished cell is read back instead of trained again; ``only`` restricts the run
+to some cells (so that several processes can fill one table), and such a partial run writes what it
+measured without a verdict.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import importlib
 import json
 import math
@@ -39,7 +42,7 @@ class Experiment:
     title: str  # one line
     claim: str  # the paper's claim this run checks, in words
     source: str  # e.g. "P1 Fig. 1, papers.md §3(d)"
-    run: Callable[..., dict]  # run(quick, seed, out) -> result dict; run(quick, seed, out, resume) if resumable
+    run: Callable[..., dict]  # run(quick, seed, out) -> result dict; run(quick, seed, out, cells) if resumable
     resumable: bool = False
 
 
@@ -64,15 +67,51 @@ def check(name: str, value: float, relation: str, bound: float) -> dict:
     return {"name": name, "value": value, "relation": relation, "bound": bound, "passed": bool(ok)}
 
 
-def train_cell(cfg, out: Path, resume: bool = False) -> tuple[float, str]:
-    """Train one table cell quietly in folder ``out`` (continuing from its checkpoints if ``resume``);
-    returns the final test accuracy and the path of its metrics file."""
+@dataclass(frozen=True)
+class Cells:
+    """How a table experiment runs its training cells."""
+
+    resume: bool = False  # continue each cell from its checkpoints; a finished cell is read back
+    only: tuple = ()  # shell patterns on the cell names (e.g. "mnist/*"); empty = every cell
+
+    def wanted(self, key: str) -> bool:
+        return not self.only or any(fnmatch.fnmatchcase(key, p) for p in self.only)
+
+
+class PartialTable(Exception):
+    """A run restricted to some cells (``Cells.only``): what they measured, and no verdict."""
+
+    def __init__(self, result: dict, skipped: list):
+        super().__init__(f"{len(skipped)} cell(s) not run")
+        self.result, self.skipped = result, skipped
+
+
+def run_cells(cells, out: Path, selection: Cells = Cells()) -> tuple[dict, dict]:
+    """Train each ``(name, config, paper accuracy)`` cell quietly in its folder ``out/<name>`` ('/' and
+    spaces made '_' and '-'); returns the measured accuracies and the result's ``settings`` / ``measured``
+    tables (measured next to the paper's numbers).  Raises :class:`PartialTable` after the selected cells
+    if ``selection.only`` left some out."""
     from ..train import train
 
-    summary = train(cfg, out, resume=resume, progress=False, log=lambda *a: None)
-    if summary["interrupted"]:
-        raise KeyboardInterrupt(f"interrupted: the cell's checkpoint is in {out}; continue with --resume")
-    return summary["analog"]["test_acc"], str(Path(out) / "metrics.csv")
+    acc, paper, files, settings, skipped = {}, {}, {}, {}, []
+    names = [key for key, _, _ in cells]
+    unmatched = [p for p in selection.only if not any(fnmatch.fnmatchcase(k, p) for k in names)]
+    if unmatched:
+        raise ConfigError(f"--cells {', '.join(unmatched)} matches no cell; the cells are: {', '.join(names)}")
+    for key, cfg, paper_acc in cells:
+        if not selection.wanted(key):
+            skipped.append(key)
+            continue
+        folder = out / key.replace("/", "_").replace(" ", "-")
+        summary = train(cfg, folder, resume=selection.resume, progress=False, log=lambda *a: None)
+        if summary["interrupted"]:
+            raise KeyboardInterrupt(f"interrupted: the cell's checkpoint is in {folder}; continue with --resume")
+        acc[key], files[key] = summary["analog"]["test_acc"], str(folder / "metrics.csv")
+        paper[key], settings[key] = paper_acc, cfg.as_dict()
+    result = {"settings": settings, "measured": {"test_acc": acc, "paper_test_acc": paper, "metrics_files": files}}
+    if skipped:
+        raise PartialTable(result, skipped)
+    return acc, result
 
 
 def save_figure(fig, path: Path, dpi: int = 110) -> str:
@@ -129,19 +168,25 @@ def write_json_atomic(path: Path, data: dict) -> None:
         raise
 
 
-def run_experiment(name: str, quick: bool = False, seed: int = 0, out=None, resume: bool = False) -> dict:
+def run_experiment(name: str, quick: bool = False, seed: int = 0, out=None, cells: Cells | None = None) -> dict:
     """Run experiment ``name`` into folder ``out`` (default ``runs/<name>``), write ``out/result.json``
     and return the result dict.  Unknown ``name`` raises ConfigError listing the known ones.
-    ``resume``: continue a resumable experiment's training cells from their checkpoints in ``out``."""
+    ``cells``: resume and/or restrict a table experiment's training cells (:class:`Cells`)."""
     exp = get_experiment(name)
-    if resume and not exp.resumable:
-        resumable = ", ".join(sorted(e.name for e in EXPERIMENTS.values() if e.resumable))
-        raise ConfigError(f"experiment {name!r} has no training cells to resume (it reruns in minutes); "
-                          f"resumable experiments: {resumable}")
+    if cells is not None and cells != Cells() and not exp.resumable:
+        tables = ", ".join(sorted(e.name for e in EXPERIMENTS.values() if e.resumable))
+        raise ConfigError(f"experiment {name!r} has no training cells to resume or select (it reruns in "
+                          f"minutes); the tables with training cells: {tables}")
     out = Path(out) if out is not None else Path("runs") / name
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    res = dict(exp.run(bool(quick), int(seed), out, bool(resume)) if exp.resumable else exp.run(bool(quick), int(seed), out))
+    try:
+        res = dict(exp.run(bool(quick), int(seed), out, cells or Cells()) if exp.resumable
+                   else exp.run(bool(quick), int(seed), out))
+    except PartialTable as part:
+        res = dict(part.result, checks=[], passed=False,
+                   notes=[f"partial run: {len(part.skipped)} cell(s) not selected ({', '.join(part.skipped)}); "
+                          "the verdict needs every cell: run again without --cells, with --resume"])
     seconds = time.perf_counter() - t0
     checks = res.pop("checks", [])
     passed = res.pop("passed", bool(checks) and all(c["passed"] for c in checks))
@@ -213,7 +258,7 @@ def cli_reproduce(args) -> int:
     """``analogtrain reproduce``: ``args.list`` prints the experiments; else runs ``args.name``.
 
     ``args`` has ``name`` (str or None), ``list`` (bool), ``quick`` (bool), ``seed`` (int), ``out``
-    (folder or None -> ``runs/<name>``) and ``resume`` (bool).  Returns 0 if the experiment passed, 1 if it failed.
+    (folder or None -> ``runs/<name>``), ``resume`` (bool) and ``cells`` (patterns or None).  Returns 0 if the experiment passed, 1 if it failed.
     """
     name = getattr(args, "name", None)
     if getattr(args, "list", False) or name is None:
@@ -227,8 +272,9 @@ def cli_reproduce(args) -> int:
         return 0
     out = getattr(args, "out", None)
     out = Path(out) if out is not None else Path("runs") / name
+    cells = Cells(resume=bool(getattr(args, "resume", False)), only=tuple(getattr(args, "cells", None) or ()))
     result = run_experiment(name, quick=bool(getattr(args, "quick", False)),
-                            seed=int(getattr(args, "seed", 0) or 0), out=out, resume=bool(getattr(args, "resume", False)))
+                            seed=int(getattr(args, "seed", 0) or 0), out=out, cells=cells)
     print(format_summary(result))
     print(f"result: {out / 'result.json'}")
     for fig in result.get("figures", []):

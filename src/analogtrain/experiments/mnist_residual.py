@@ -18,19 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import TrainConfig
-from . import Experiment, check, register, train_cell
-
-
-def _run_cells(cells, out: Path, resume: bool) -> tuple[dict, dict]:
-    """Train each ``(key, config, paper accuracy)`` cell in ``out/<key>`` (continuing from its checkpoints
-    if ``resume``); returns the measured accuracies and the result's ``settings`` / ``measured`` tables
-    (measured next to the paper's numbers)."""
-    acc, paper, files, settings = {}, {}, {}, {}
-    for key, cfg, paper_acc in cells:
-        acc[key], files[key] = train_cell(cfg, out / key.replace("/", "_").replace(" ", "-"), resume)
-        paper[key], settings[key] = paper_acc, cfg.as_dict()
-    measured = {"test_acc": acc, "paper_test_acc": paper, "metrics_files": files}
-    return acc, {"settings": settings, "measured": measured}
+from . import Cells, Experiment, check, register, run_cells
 
 
 # =============================================================================================
@@ -62,13 +50,13 @@ def p1_tt_config(model: str, tau: float, quick: bool, seed: int, algorithm: str 
     return TrainConfig(**common, algorithm=algorithm, algorithm_params=params)
 
 
-def run_p1_tt(quick: bool, seed: int, out: Path, resume: bool = False) -> dict:
+def run_p1_tt(quick: bool, seed: int, out: Path, selection: Cells = Cells()) -> dict:
     cells = ([("fcn", "tiki-taka", 0.70), ("fcn", "tiki-taka", 0.78), ("fcn", "analog-sgd", 0.70)] if quick else
              [(m, "tiki-taka", t) for m in ("fcn", "lenet5") for t in P1_TT[m]])
-    acc, result = _run_cells([(f"{model}/{'TT' if algo == 'tiki-taka' else 'ASGD'}/tau={tau:g}",
+    acc, result = run_cells([(f"{model}/{'TT' if algo == 'tiki-taka' else 'ASGD'}/tau={tau:g}",
                                p1_tt_config(model, tau, quick, seed, algo),
                                (P1_TT if algo == "tiki-taka" else P1_ASGD)[model][tau])
-                              for model, algo, tau in cells], out, resume)
+                              for model, algo, tau in cells], out, selection)
     if quick:
         tt70, tt78, sgd70 = acc["fcn/TT/tau=0.7"], acc["fcn/TT/tau=0.78"], acc["fcn/ASGD/tau=0.7"]
         checks = [
@@ -142,10 +130,10 @@ def p3_config(dataset: str, method: str, quick: bool, seed: int) -> TrainConfig:
                        algorithm_params=params)
 
 
-def run_p3(quick: bool, seed: int, out: Path, resume: bool = False) -> dict:
+def run_p3(quick: bool, seed: int, out: Path, selection: Cells = Cells()) -> dict:
     cells = [("mnist", "TT-v1"), ("mnist", "MP"), ("mnist", "3 tiles")] if quick else [(d, m) for d in P3_PAPER for m in P3_METHODS]
-    acc, result = _run_cells([(f"{dataset}/{method}", p3_config(dataset, method, quick, seed), P3_PAPER[dataset][method])
-                              for dataset, method in cells], out, resume)
+    acc, result = run_cells([(f"{dataset}/{method}", p3_config(dataset, method, quick, seed), P3_PAPER[dataset][method])
+                              for dataset, method in cells], out, selection)
     if quick:
         checks = [check("MP beats TT-v1 with 10 states by (points)", acc["mnist/MP"] - acc["mnist/TT-v1"], ">=", 10),
                   check("MP learns with 10 states (test acc %)", acc["mnist/MP"], ">=", 60),
@@ -229,11 +217,11 @@ def p5_config(model: str, method: str, mean: float, std: float, quick: bool, see
 P5_QUICK_CELLS = [("fcn", "E-RIDER", 0.0, 0.05), ("fcn", "TT-v2", 0.0, 0.05)]
 
 
-def run_p5(quick: bool, seed: int, out: Path, resume: bool = False) -> dict:
+def run_p5(quick: bool, seed: int, out: Path, selection: Cells = Cells()) -> dict:
     cells = P5_QUICK_CELLS if quick else [(model, m, mean, std) for (model, mean, std) in P5_PAPER for m in P5_METHODS]
-    acc, result = _run_cells([(f"{model}/mean={mean:g}/std={std:g}/{method}",
+    acc, result = run_cells([(f"{model}/mean={mean:g}/std={std:g}/{method}",
                                p5_config(model, method, mean, std, quick, seed), P5_PAPER[model, mean, std][method])
-                              for model, method, mean, std in cells], out, resume)
+                              for model, method, mean, std in cells], out, selection)
     if quick:
         er, tt = acc["fcn/mean=0/std=0.05/E-RIDER"], acc["fcn/mean=0/std=0.05/TT-v2"]
         checks = [check("E-RIDER learns in 3 epochs on the subset (test acc %)", er, ">=", 40),

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import TrainConfig
-from . import Experiment, check, register, train_cell
+from . import Cells, Experiment, check, register, run_cells
 
 PAPER = {  # test accuracy %, mean of 3 runs (P1 Fig. 5 tables)
     "fcn": {"digital": 98.15, 0.70: 11.35, 0.78: 97.71, 0.80: 97.78},
@@ -42,21 +42,15 @@ def row_config(model: str, tau: float | None, quick: bool, seed: int) -> TrainCo
                        device_params={"w_max": tau, "w_min": -tau}, learn_out_scale=True)
 
 
-def _run_table(model: str, quick: bool, seed: int, out: Path, resume: bool) -> dict:
-    taus = [t for t in PAPER[model] if t != "digital"]
-    acc, curves = {}, {}
-    for tau in [None] + taus:
-        key = "digital" if tau is None else f"tau={tau}"
-        acc[key], curves[key] = train_cell(row_config(model, tau, quick, seed), out / key, resume)
-    paper = {("digital" if t == "digital" else f"tau={t}"): v for t, v in PAPER[model].items()}
-    settings = {name: row_config(model, None if name == "digital" else float(name[4:]), quick, seed).as_dict()
-                for name in acc}
-    return {"acc": acc, "settings": settings,
-            "measured": {"test_acc": acc, "paper_test_acc": paper, "metrics_files": curves}}
+def _run_table(model: str, quick: bool, seed: int, out: Path, selection: Cells) -> dict:
+    rows = [("digital", None, acc) if row == "digital" else (f"tau={row}", row, acc) for row, acc in PAPER[model].items()]
+    acc, result = run_cells([(key, row_config(model, tau, quick, seed), paper) for key, tau, paper in rows],
+                            out, selection)
+    return {"acc": acc, **result}
 
 
-def run_fcn(quick: bool, seed: int, out: Path, resume: bool = False) -> dict:
-    t = _run_table("fcn", quick, seed, out, resume)
+def run_fcn(quick: bool, seed: int, out: Path, selection: Cells = Cells()) -> dict:
+    t = _run_table("fcn", quick, seed, out, selection)
     acc, dig = t["acc"], t["acc"]["digital"]
     checks = [
         check("digital SGD learns (test acc %)", dig, ">=", 75 if quick else 97),
@@ -80,8 +74,8 @@ def run_fcn(quick: bool, seed: int, out: Path, resume: bool = False) -> dict:
     }
 
 
-def run_cnn(quick: bool, seed: int, out: Path, resume: bool = False) -> dict:
-    t = _run_table("lenet5", quick, seed, out, resume)
+def run_cnn(quick: bool, seed: int, out: Path, selection: Cells = Cells()) -> dict:
+    t = _run_table("lenet5", quick, seed, out, selection)
     acc, dig = t["acc"], t["acc"]["digital"]
     checks = [check("digital SGD learns (test acc %)", dig, ">=", 70 if quick else 98.5)]
     checks += [check(f"Analog SGD {k} lags digital by (points)", dig - v, ">=", 5)
