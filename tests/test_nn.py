@@ -217,6 +217,18 @@ def test_weight_scaling_maps_the_largest_weight_to_omega(columnwise):
         AnalogLayerConfig(weight_scaling_omega=-1.0)
 
 
+def test_state_without_weight_scale_loads_as_unscaled():
+    # checkpoints written before weight scaling existed have no weight_scale entry
+    layer = AnalogLinear(5, 3, config=PERFECT, seed=1)
+    old = {k: v for k, v in layer.state_dict().items() if k != "weight_scale"}
+    twin = AnalogLinear(5, 3, config=PERFECT, seed=4)
+    twin.weight_scale.fill_(3.0)
+    twin.load_state_dict(old)
+    assert torch.equal(twin.weight_scale, torch.ones(())) and torch.equal(twin.weight, layer.weight)
+    with pytest.raises(RuntimeError, match="bias"):  # every other entry is still required
+        twin.load_state_dict({k: v for k, v in old.items() if k != "bias"})
+
+
 def test_records_order_zero_grad_and_freezing():
     layer = AnalogLinear(4, 2, config=PERFECT)
     opt = AnalogOptimizer(layer.parameters(), lr=0.1)

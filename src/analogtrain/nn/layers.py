@@ -193,6 +193,11 @@ class AnalogLayerBase(nn.Module):
     def get_extra_state(self) -> dict:
         return {"algorithm": self.config.algorithm, "state": self.algorithm.state_dict()}
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints written before weight scaling existed hold no weight_scale: they ran unscaled
+        state_dict.setdefault(prefix + "weight_scale", torch.ones_like(self.weight_scale))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def set_extra_state(self, state: dict) -> None:
         if state.get("algorithm") != self.config.algorithm:
             raise ConfigError(f"state is for algorithm {state.get('algorithm')!r}, "
