@@ -258,7 +258,8 @@ def cli_reproduce(args) -> int:
     """``analogtrain reproduce``: ``args.list`` prints the experiments; else runs ``args.name``.
 
     ``args`` has ``name`` (str or None), ``list`` (bool), ``quick`` (bool), ``seed`` (int), ``out``
-    (folder or None -> ``runs/<name>``), ``resume`` (bool) and ``cells`` (patterns or None).  Returns 0 if the experiment passed, 1 if it failed.
+    (folder or None -> ``runs/<name>``), ``resume`` (bool) and ``cells`` (patterns or None).  Returns 0
+    if the experiment passed, 1 if it failed.
     """
     name = getattr(args, "name", None)
     if getattr(args, "list", False) or name is None:

@@ -54,9 +54,9 @@ def run_p1_tt(quick: bool, seed: int, out: Path, selection: Cells = Cells()) -> 
     cells = ([("fcn", "tiki-taka", 0.70), ("fcn", "tiki-taka", 0.78), ("fcn", "analog-sgd", 0.70)] if quick else
              [(m, "tiki-taka", t) for m in ("fcn", "lenet5") for t in P1_TT[m]])
     acc, result = run_cells([(f"{model}/{'TT' if algo == 'tiki-taka' else 'ASGD'}/tau={tau:g}",
-                               p1_tt_config(model, tau, quick, seed, algo),
-                               (P1_TT if algo == "tiki-taka" else P1_ASGD)[model][tau])
-                              for model, algo, tau in cells], out, selection)
+                              p1_tt_config(model, tau, quick, seed, algo),
+                              (P1_TT if algo == "tiki-taka" else P1_ASGD)[model][tau])
+                             for model, algo, tau in cells], out, selection)
     if quick:
         tt70, tt78, sgd70 = acc["fcn/TT/tau=0.7"], acc["fcn/TT/tau=0.78"], acc["fcn/ASGD/tau=0.7"]
         checks = [
@@ -133,7 +133,7 @@ def p3_config(dataset: str, method: str, quick: bool, seed: int) -> TrainConfig:
 def run_p3(quick: bool, seed: int, out: Path, selection: Cells = Cells()) -> dict:
     cells = [("mnist", "TT-v1"), ("mnist", "MP"), ("mnist", "3 tiles")] if quick else [(d, m) for d in P3_PAPER for m in P3_METHODS]
     acc, result = run_cells([(f"{dataset}/{method}", p3_config(dataset, method, quick, seed), P3_PAPER[dataset][method])
-                              for dataset, method in cells], out, selection)
+                             for dataset, method in cells], out, selection)
     if quick:
         checks = [check("MP beats TT-v1 with 10 states by (points)", acc["mnist/MP"] - acc["mnist/TT-v1"], ">=", 10),
                   check("MP learns with 10 states (test acc %)", acc["mnist/MP"], ">=", 60),
@@ -220,8 +220,8 @@ P5_QUICK_CELLS = [("fcn", "E-RIDER", 0.0, 0.05), ("fcn", "TT-v2", 0.0, 0.05)]
 def run_p5(quick: bool, seed: int, out: Path, selection: Cells = Cells()) -> dict:
     cells = P5_QUICK_CELLS if quick else [(model, m, mean, std) for (model, mean, std) in P5_PAPER for m in P5_METHODS]
     acc, result = run_cells([(f"{model}/mean={mean:g}/std={std:g}/{method}",
-                               p5_config(model, method, mean, std, quick, seed), P5_PAPER[model, mean, std][method])
-                              for model, method, mean, std in cells], out, selection)
+                              p5_config(model, method, mean, std, quick, seed), P5_PAPER[model, mean, std][method])
+                             for model, method, mean, std in cells], out, selection)
     if quick:
         er, tt = acc["fcn/mean=0/std=0.05/E-RIDER"], acc["fcn/mean=0/std=0.05/TT-v2"]
         checks = [check("E-RIDER learns in 3 epochs on the subset (test acc %)", er, ">=", 40),
