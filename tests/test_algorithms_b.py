@@ -394,3 +394,18 @@ def test_reference_settings_reach_the_layers_tiles_and_bad_ones_are_named():
     assert only_p.options["configs"]["P"].reference == ReferenceConfig(std=0.05)
     with pytest.raises(ConfigError, match="single array"):
         layer_config(TrainConfig(algorithm="analog-sgd", reference={"std": 0.05, "arrays": "P"}))
+    # per-array fields on top of every array's reference (aihwkit's compound of SP-subtracting presets)
+    cfg = build_config(None, parse_sets(["algorithm=erider", "reference.symmetric_point=true", "reference.std=0.05",
+                                         "reference.P.mean=0.4", "reference.P.std=1.0"]))
+    lc = layer_config(cfg)
+    assert lc.tile.reference == ReferenceConfig(symmetric_point=True, std=0.05)
+    assert lc.options["configs"]["P"].reference == ReferenceConfig(symmetric_point=True, mean=0.4, std=1.0)
+    alg = lc.options["configs"]  # the same from a TOML [reference.P] table, and an array that exists
+    assert layer_config(TrainConfig(algorithm="erider", reference={"symmetric_point": True, "std": 0.05,
+                                                                   "P": {"mean": 0.4, "std": 1.0}})).options[
+        "configs"] == alg
+    assert set(make_algorithm("erider", 3, 2, lc.tile, 0, configs=lc.options["configs"]).tiles) >= {"P"}
+    with pytest.raises(ConfigError, match="unknown reference.P option"):
+        layer_config(TrainConfig(algorithm="erider", reference={"P.sigma": 1.0}))
+    with pytest.raises(ConfigError, match="single array"):
+        layer_config(TrainConfig(algorithm="analog-sgd", reference={"P.mean": 0.4}))

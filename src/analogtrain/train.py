@@ -79,16 +79,27 @@ def layer_config(cfg: TrainConfig) -> AnalogLayerConfig:
         io = _replace(io, "periphery", cfg.periphery_params)
     ref = dict(cfg.reference)
     arrays = str(ref.pop("arrays", "all"))  # which of an algorithm's arrays read against this reference
+    # per-array fields: "P.mean" (from --set reference.P.mean=...) or a [reference.P] table
+    per_array: dict = {}
+    for key in [k for k in ref if "." in k or isinstance(ref[k], dict)]:
+        value = ref.pop(key)
+        name, _, field = key.partition(".")
+        per_array.setdefault(name, {}).update(value if isinstance(value, dict) else {field: value})
     reference = _replace(ReferenceConfig(), "reference", ref)
     tile = TileConfig(device=device, update=_replace(UpdateConfig(), "update", cfg.update), forward=io, backward=io)
     options = dict(cfg.algorithm_params)
     if arrays == "all":
         tile = dataclasses.replace(tile, reference=reference)
-    elif cfg.algorithm in ("analog-sgd", "digital-sgd"):
-        raise ConfigError(f"reference.arrays = {arrays!r} names arrays, but {cfg.algorithm} has a single array; "
-                          "use 'all'")
+        named = {}
     else:  # e.g. "P": only the residual array (P5's reference offset), the others read against zero
-        options["configs"] = {name: dataclasses.replace(tile, reference=reference) for name in arrays.split(",")}
+        named = {name: reference for name in arrays.split(",")}
+    for name, fields in per_array.items():  # e.g. aihwkit's compound of presets: every array at its SP, P offset
+        named[name] = _replace(named.get(name, tile.reference), f"reference.{name}", fields)
+    if named and cfg.algorithm in ("analog-sgd", "digital-sgd"):
+        raise ConfigError(f"reference names arrays ({', '.join(named)}), but {cfg.algorithm} has a single array; "
+                          "give its reference without array names")
+    if named:
+        options["configs"] = {name: dataclasses.replace(tile, reference=r) for name, r in named.items()}
     if cfg.calibration != "none":
         options.update(calibration=cfg.calibration, calibration_pulses=cfg.calibration_pulses)
     return AnalogLayerConfig(tile=tile, algorithm=cfg.algorithm, options=options,
