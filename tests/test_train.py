@@ -121,6 +121,18 @@ def test_cli_train_reports_accuracy_and_rejects_bad_keys(tmp_path, capsys):
     assert "foo" in capsys.readouterr().err
     assert main(["train", "--set", "lr=abc"]) == 2
     assert "lr" in capsys.readouterr().err
+    assert main(["train", "--threads", "0"]) == 2
+    assert "--threads = 0 must be at least 1" in capsys.readouterr().err
+
+
+def test_cli_threads_caps_torch_and_numba(monkeypatch):
+    import numba
+
+    calls = []
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: calls.append(("torch", n)))
+    monkeypatch.setattr(numba, "set_num_threads", lambda n: calls.append(("numba", n)))
+    assert main(["reproduce", "--list", "--threads", "1"]) == 0
+    assert calls == [("torch", 1), ("numba", 1)]
 
 
 def test_zero_shift_calibration_runs_before_training(tmp_path):

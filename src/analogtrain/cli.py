@@ -94,6 +94,9 @@ def _train(args) -> int:
     return 0
 
 
+THREADS_HELP = "torch and numba threads (default: all cores; 1 for each of several jobs side by side)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="analogtrain", description="Training on simulated analog in-memory hardware")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -117,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", action="store_true", help="continue from the checkpoints in --out")
     tr.add_argument("--data-dir", metavar="DIR", help="dataset folder (default $ANALOGTRAIN_DATA or the user cache)")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
+    tr.add_argument("--threads", type=int, metavar="N", help=THREADS_HELP)
     tr.set_defaults(func=_train)
 
     rep = sub.add_parser("reproduce", help="run a paper experiment by name")
@@ -124,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--list", action="store_true", help="list the experiments")
     rep.add_argument("--quick", action="store_true", help="short smoke-test version")
     rep.add_argument("--seed", type=int, default=0)
+    rep.add_argument("--threads", type=int, metavar="N", help=THREADS_HELP)
     rep.add_argument("--out", metavar="DIR", help="output directory (default runs/NAME)")
     rep.add_argument("--resume", action="store_true",
                      help="continue the training cells of a table (p1-mnist-*, p3-table1, p5-tables) from their "
@@ -135,11 +140,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _set_threads(n: int) -> None:
+    """Cap torch's and numba's thread pools (several jobs side by side: one thread each)."""
+    import numba
+    import torch
+
+    if n < 1:
+        raise ConfigError(f"--threads = {n} must be at least 1")
+    torch.set_num_threads(n)
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "command", None) == "reproduce" and args.out is None and args.name:
         args.out = f"runs/{args.name}"
     try:
+        if getattr(args, "threads", None) is not None:
+            _set_threads(args.threads)
         return int(args.func(args) or 0)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
