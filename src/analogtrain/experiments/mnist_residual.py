@@ -266,7 +266,7 @@ def run_p5(quick: bool, seed: int, out: Path, selection: Cells = Cells()) -> dic
         "(P keeps its offset reference) 93.6 %. LeNet-5 alike: 10.5 % after one epoch on HfO2 (14.5 % after two), "
         "86.0 % with both arrays on the 1200-state device. So in this simulation the 4.3-state residual array P "
         "is the binding limit, the periphery and the mapping are not; P5 does not state anything that would "
-        "lift it. Full FCN runs (40 epochs): E-RIDER 72.1 %, AGAD 62.3 % (paper 92.6 %).",
+        "lift it. Full FCN runs (40 epochs): E-RIDER 72.1 %, AGAD 62.3 %, TT-v2 24.7 % (paper 95.5 / 92.6 / 90.3 %).",
     ]
     if quick:
         notes.append("quick: FCN for 3 epochs on the embedded 4000/1000-image MNIST subset, the paper's rates; "
