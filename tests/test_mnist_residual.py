@@ -15,7 +15,7 @@ NOT_REPRODUCED_QUICK: set = set()
 
 
 @pytest.mark.parametrize("name", ["p1-mnist-tt", "p3-table1", "p5-tables"])
-def test_quick_run_writes_result_with_paper_numbers(name, tmp_path):
+def test_quick_run_writes_result_with_paper_numbers(name, tmp_path, capsys):
     assert name in EXPERIMENTS
     result = run_experiment(name, quick=True, seed=0, out=tmp_path)
     saved = json.loads((tmp_path / "result.json").read_text())
@@ -29,10 +29,10 @@ def test_quick_run_writes_result_with_paper_numbers(name, tmp_path):
     else:
         assert result["passed"], result["checks"]
     if name == "p5-tables":
-        _resume_reads_finished_cells_back(name, tmp_path, measured)
+        _resume_reads_finished_cells_back(name, tmp_path, measured, capsys)
 
 
-def _resume_reads_finished_cells_back(name, out, measured):
+def _resume_reads_finished_cells_back(name, out, measured, capsys):
     # --resume on a finished table: every cell is read back from its checkpoint, none is trained again
     checkpoints = sorted(out.glob("*/checkpoint-*.pt"))
     assert len(checkpoints) == len(measured)
@@ -45,7 +45,9 @@ def _resume_reads_finished_cells_back(name, out, measured):
     er = [k for k in measured if k.endswith("/E-RIDER")]
     assert part["measured"]["test_acc"] == {k: measured[k] for k in er} and len(er) < len(measured)
     assert not part["passed"] and part["checks"] == [] and "partial run" in part["notes"][0]
+    capsys.readouterr()
     assert main(["reproduce", name, "--quick", "--resume", "--cells", "*/TT-v2", "--out", str(out)]) == 1
+    assert "fcn/mean=0/std=0.05/TT-v2: resumed analog run at epoch 4" in capsys.readouterr().out  # cells report
     assert list(json.loads((out / "result.json").read_text())["measured"]["test_acc"]) == [
         k for k in measured if k.endswith("/TT-v2")]
     with pytest.raises(ConfigError, match="--cells lenet5/\\* matches no cell; the cells are: fcn/"):

@@ -73,6 +73,7 @@ class Cells:
 
     resume: bool = False  # continue each cell from its checkpoints; a finished cell is read back
     only: tuple = ()  # shell patterns on the cell names (e.g. "mnist/*"); empty = every cell
+    verbose: bool = False  # print each cell's epochs as they finish (the command line; cells take hours)
 
     def wanted(self, key: str) -> bool:
         return not self.only or any(fnmatch.fnmatchcase(key, p) for p in self.only)
@@ -103,7 +104,9 @@ def run_cells(cells, out: Path, selection: Cells = Cells()) -> tuple[dict, dict]
             skipped.append(key)
             continue
         folder = out / key.replace("/", "_").replace(" ", "-")
-        summary = train(cfg, folder, resume=selection.resume, progress=False, log=lambda *a: None)
+        log = (lambda line, key=key: print(f"{key}: {line.strip()}", flush=True)) if selection.verbose else (
+            lambda *a: None)
+        summary = train(cfg, folder, resume=selection.resume, progress=False, log=log)
         if summary["interrupted"]:
             raise KeyboardInterrupt(f"interrupted: the cell's checkpoint is in {folder}; continue with --resume")
         acc[key], files[key] = summary["analog"]["test_acc"], str(folder / "metrics.csv")
@@ -173,7 +176,7 @@ def run_experiment(name: str, quick: bool = False, seed: int = 0, out=None, cell
     and return the result dict.  Unknown ``name`` raises ConfigError listing the known ones.
     ``cells``: resume and/or restrict a table experiment's training cells (:class:`Cells`)."""
     exp = get_experiment(name)
-    if cells is not None and cells != Cells() and not exp.resumable:
+    if cells is not None and (cells.resume or cells.only) and not exp.resumable:
         tables = ", ".join(sorted(e.name for e in EXPERIMENTS.values() if e.resumable))
         raise ConfigError(f"experiment {name!r} has no training cells to resume or select (it reruns in "
                           f"minutes); the tables with training cells: {tables}")
@@ -273,7 +276,8 @@ def cli_reproduce(args) -> int:
         return 0
     out = getattr(args, "out", None)
     out = Path(out) if out is not None else Path("runs") / name
-    cells = Cells(resume=bool(getattr(args, "resume", False)), only=tuple(getattr(args, "cells", None) or ()))
+    cells = Cells(resume=bool(getattr(args, "resume", False)), only=tuple(getattr(args, "cells", None) or ()),
+                  verbose=True)
     result = run_experiment(name, quick=bool(getattr(args, "quick", False)),
                             seed=int(getattr(args, "seed", 0) or 0), out=out, cells=cells)
     print(format_summary(result))
