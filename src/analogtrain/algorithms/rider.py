@@ -134,7 +134,7 @@ class RIDER(ArrayAlgorithm):
     def update(self, grad: Gradient, lr: float) -> None:
         alpha, beta = self.scaled_lr("fast_lr", lr), self.scaled_lr("transfer_lr", lr)
         if self.opts["buffer"]:
-            beta = buffer_rate(self.opts, beta, self.shape[1], grad.rows)
+            beta = buffer_rate(self.opts, beta, self.shape[1])
         pulse_gradient(self.P, grad.scaled_inputs(self.buffers["chop"]), alpha)  # 11a / 18a: c_k grad
         self.counters["steps"] += 1
         if self.counters["steps"] % self.opts["transfer_every"] == 0:

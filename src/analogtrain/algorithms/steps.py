@@ -385,11 +385,14 @@ class Option:
     hi: float = math.inf
     lo_open: bool = False
     choices: tuple = ()
+    why: str = ""  # for a value outside ``choices`` that is meaningful but not modelled: the reason
 
     def check(self, name: str, value):
         if isinstance(self.default, bool):
             if not isinstance(value, bool):
                 raise ConfigError(f"{name} must be true or false, got {value!r}")
+            if self.choices and value not in self.choices:
+                raise ConfigError(f"{name} = {str(value).lower()} is not supported: {self.why}")
             return value
         if isinstance(self.default, str):
             return check_choice(name, value, self.choices)

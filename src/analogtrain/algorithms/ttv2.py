@@ -18,11 +18,13 @@ pulse cannot yet express, and RL-v2's decay averages the read noise out (P2 §5,
 
 Buffer granularity (aihwkit's ``auto_granularity`` of its chopped/dynamic transfer compounds, used by
 P5's TT-v2/AGAD/E-RIDER tables with value 1000): with ``auto_granularity = g > 0`` the buffer's rate is
-``beta * period / g``, ``period = in_size * transfer_every`` (times the batch's rank-one rows with
-``units_in_mbatch``): the steps until a column is read again, so the rate per sample and column is
-the same for every layer size and batch.  (aihwkit counts its buffer in pulses: ``H / (dw_min g /
-period)``; ours is in W's weight units with threshold ``threshold_scale * dw_min``, which is the same
-buffer when P and W share a device.)  ``g = 0`` (default): ``beta`` as it is.
+``beta * in_size * transfer_every / g``: aihwkit counts its buffer in pulses of granularity
+``dw_min g / (in_size transfer_every)`` (of the fast array; the batch size does not enter); ours is
+in W's weight units with threshold ``threshold_scale * dw_min``, which is the same buffer when P and W
+share a device.  ``g = 0`` (default): ``beta`` as it is.  ``transfer_every`` counts optimizer steps
+(aihwkit's ``units_in_mbatch = true``: one transfer per mini-batch); aihwkit's per-MVM count
+(``units_in_mbatch = false``: ``rows / transfer_every`` transfers per mini-batch, interleaved with the
+samples' updates) is not modelled and is refused.
 
 Letters: P2's alpha (fast lr) and beta (transfer / filter rate) are ours; L1's lambda_A is alpha and
 lambda_H is beta (in weight units; aihwkit's buffer counts in pulses of W).
@@ -40,17 +42,18 @@ BUFFER_OPTIONS = {
     "max_pulses": Option(1, lo=0),  # per element per transfer (0 = no cap)
     "forget_buffer": Option(False),
     "momentum": Option(0.0, lo=0.0, hi=1.0),
-    "auto_granularity": Option(0.0, lo=0.0),  # 0: off; else beta * period / auto_granularity
-    "units_in_mbatch": Option(False),  # the period counts rank-one rows (samples x patches), not steps
+    "auto_granularity": Option(0.0, lo=0.0),  # 0: off; else beta * in_size * transfer_every / auto_granularity
+    "units_in_mbatch": Option(True, choices=(True,), why=(
+        "transfer_every counts optimizer steps (one transfer per mini-batch); aihwkit's per-MVM count "
+        "(rows / transfer_every transfers per mini-batch) is not modelled -- raise n_columns instead")),
 }
 
 
-def buffer_rate(opts: dict, beta: float, in_size: int, rows: int) -> float:
-    """The buffer's rate: ``beta``, or with ``auto_granularity`` g > 0 ``beta * period / g`` (module docstring)."""
+def buffer_rate(opts: dict, beta: float, in_size: int) -> float:
+    """The buffer's rate: ``beta``, or with ``auto_granularity`` g > 0 ``beta * in_size * transfer_every / g``
+    (module docstring; no batch factor, as aihwkit's buffer granularity)."""
     g = opts["auto_granularity"]
-    if not g:
-        return beta
-    return beta * in_size * opts["transfer_every"] * (rows if opts["units_in_mbatch"] else 1) / g
+    return beta * in_size * opts["transfer_every"] / g if g else beta
 
 
 class TikiTakaV2(TikiTaka):
@@ -66,7 +69,7 @@ class TikiTakaV2(TikiTaka):
         self.new_buffer("H")
 
     def transfer_rate(self, grad, lr: float) -> float:
-        return buffer_rate(self.opts, self.scaled_lr("transfer_lr", lr), self.shape[1], grad.rows)
+        return buffer_rate(self.opts, self.scaled_lr("transfer_lr", lr), self.shape[1])
 
     def program(self, w) -> None:
         super().program(w)
