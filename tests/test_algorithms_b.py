@@ -260,7 +260,6 @@ def test_multi_tile_counters_follow_the_multi_timescale_rule():
     lists = make_algorithm("multi-tile", OUT, IN, _ideal(), 0, n_tiles=3, transfer_every=[3, 2, 99],
                            transfer_lr=[0.2, 0.3])
     assert lists.periods == (3, 6) and lists.rates == (0.2, 0.3)
-    from analogtrain.errors import ConfigError
     with pytest.raises(ConfigError, match="transfer_lr"):
         make_algorithm("multi-tile", OUT, IN, n_tiles=4, transfer_lr=[0.1, 0.2])
     with pytest.raises(ConfigError, match="transfer_every"):
