@@ -330,8 +330,24 @@ def test_p3_p5_quick_runs_write_result_and_png(name, tmp_path):
         # the claim does not show in our simulation (documented in the notes); the run must still be well-formed
         assert all(np.isfinite(v) for v in res["measured"]["final_loss"].values())
         assert "NOT REPRODUCED" in " ".join(on_disk["notes"])
+        growth = res["measured"]["expected_cascade_growth_per_step"]
+        assert growth["2"] < 1 < growth["3"]  # the documented reason: 3+ tiles are linearly unstable
     else:
         assert res["passed"] and not failed, failed
+
+
+def test_fig7_cascade_growth_is_the_expected_linear_maps_spectral_radius():
+    from analogtrain.experiments.p3_p5 import FIG7, _cascade_growth
+
+    # two tiles by hand: s = (W0, W1), W_bar = W0 + g W1; each step W1 -= 2a W_bar, every 2nd step W0 += beta W1
+    a, beta, g = FIG7["fast_lr"], FIG7["transfer_lr"], FIG7["gamma"]
+    step = np.array([[1.0, 0.0], [-2 * a, 1 - 2 * a * g]])
+    two = np.array([[1.0, beta], [0.0, 1.0]]) @ step @ step
+    assert _cascade_growth(FIG7, 2, False) == pytest.approx(max(abs(np.linalg.eigvals(two))) ** 0.5, rel=1e-12)
+    for global_periods in (False, True):
+        assert _cascade_growth(FIG7, 3, global_periods) > 1.001  # unstable at the transcribed rates
+        slow = dict(FIG7, transfer_lr=1e-7)  # slow transfers: the time-scale separation P3's Thm 3 asks for
+        assert all(_cascade_growth(slow, n, global_periods) < 1 for n in (2, 3, 4, 5))
 
 
 # =============================================================================================

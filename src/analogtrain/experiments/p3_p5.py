@@ -435,6 +435,26 @@ def _fig7_run(cfg: dict, n_tiles: int, b: float, seed: int) -> np.ndarray:
     return loss
 
 
+def _cascade_growth(cfg: dict, n_tiles: int, global_periods: bool) -> float:
+    """Per-step spectral radius of the toy's expected linear dynamics (response 1, no bounds, no pulse noise):
+    the gradient tile W_N moves by -fast_lr * 2 * W_bar each step, and a transfer adds transfer_lr * W_{n+1} to
+    W_n every T steps -- T = 2 * 2^k (aihwkit's global periods) or the products of the inner loops (ours).
+    Above 1 the cascade is unstable: the tiles swing to their bounds whatever the pulses do."""
+    n, a, beta, g = n_tiles, cfg["fast_lr"], cfg["transfer_lr"], cfg["gamma"]
+    loops = [cfg["transfer_every"] * cfg["transfer_every_growth"] ** k for k in range(n - 1)]  # T_N, T_{N-1}, ...
+    period = {n - 1 - k: (loops[k] if global_periods else math.prod(loops[:k + 1])) for k in range(n - 1)}  # by source
+    grad = np.eye(n)
+    grad[n - 1] -= 2 * a * g ** np.arange(n)
+    cycle = math.lcm(*period.values()) if period else 1
+    m = np.eye(n)
+    for t in range(1, cycle + 1):
+        m = grad @ m
+        for src in range(n - 1, 0, -1):  # finest first, as the cascade runs
+            if t % period[src] == 0:
+                m[src - 1] += beta * m[src]
+    return float(max(abs(np.linalg.eigvals(m))) ** (1 / cycle))
+
+
 def run_p3_fig7(quick: bool, seed: int, out: Path) -> dict:
     cfg = dict(FIG7, **(FIG7_QUICK if quick else {}))
     g = generator(seed, "fig7-targets")
@@ -452,6 +472,9 @@ def run_p3_fig7(quick: bool, seed: int, out: Path) -> dict:
         "largest_ratio_between_neighbours": max(ratios),
         "most_tiles_over_one_tile": final[ns[-1]] / final[ns[0]],
         "targets": targets,
+        "expected_cascade_growth_per_step": {str(n): _cascade_growth(cfg, n, False) for n in ns if n > 1},
+        "expected_cascade_growth_per_step_global_periods": {str(n): _cascade_growth(cfg, n, True)
+                                                            for n in ns if n > 1},
     }
     tol = {"ratio_max": 1.0, "final": f"mean of (w - b)^2 over the last {win} steps, averaged over {len(targets)} "
            "targets"}
@@ -490,6 +513,15 @@ def run_p3_fig7(quick: bool, seed: int, out: Path) -> dict:
         "the transfer lr as unscaled, and aihwkit 0.9.2's fast_lr is absolute, see p3-table1), 10k steps, 6 "
         "targets: 5.0e-2 (1 tile, lr 0.01) / 2.7e-1 / 2.7e-1 / 2.6e-1 / 2.7e-1, i.e. 2-5 tiles stay at the "
         "initial loss (< 1e-4 expected pulses per step on the gradient tile).",
+        "Why, as far as we can tell the setting as transcribed cannot show the claim: the toy's expected linear "
+        "dynamics (measured: expected_cascade_growth_per_step) grow for 3 or more tiles -- per-step spectral "
+        "radius 0.9990 for 2 tiles but 1.0021 / 1.0015 / 1.0009 for 3 / 4 / 5 with our inner-loop periods and "
+        "1.0028 / 1.0029 / 1.0024 with aihwkit's global periods 2, 4, 8, 16: the gradient tile feeds on the full "
+        "gradient but weighs gamma^N in W_bar, while the transfers (0.01 per read) are not slower than it, so "
+        "there is no time-scale separation (P3 Thm 3 asks for beta = Theta(gamma^2) and T_n >= Theta(1/gamma)). "
+        "A 2-bit tile also spans +-gamma = +-0.1 of the next one's 0.5 step (P3 App. J.3: gamma ~ 1/n_states). "
+        "Either the toy's rates or gamma differ from papers.md's transcription, or P3's modified transfer path "
+        "(its public code warm-starts by writing the gradient tile straight into each tile in turn) matters.",
     ]
     plt = _plt()
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(12, 4.4))
