@@ -260,6 +260,14 @@ def test_multi_tile_counters_follow_the_multi_timescale_rule():
     lists = make_algorithm("multi-tile", OUT, IN, _ideal(), 0, n_tiles=3, transfer_every=[3, 2, 99],
                            transfer_lr=[0.2, 0.3])
     assert lists.periods == (3, 6) and lists.rates == (0.2, 0.3)
+    # aihwkit's / P3's code's counting: the list is the global periods themselves
+    glob = make_algorithm("multi-tile", OUT, IN, _ideal(), 0, n_tiles=4, transfer_every=2, transfer_every_growth=5,
+                          global_periods=True)
+    assert glob.periods == (2, 10, 50)
+    x, d = torch.zeros(1, IN, dtype=torch.float32), torch.zeros(1, OUT, dtype=torch.float32)
+    for _ in range(50):
+        glob.step(x, d, 0.1)
+    assert [glob.counters[f"ptr{i}"] for i in range(3)] == [25 % IN, 5 % IN, 1 % IN]  # 50/2, 50/10, 50/50 reads
     with pytest.raises(ConfigError, match="transfer_lr"):
         make_algorithm("multi-tile", OUT, IN, n_tiles=4, transfer_lr=[0.1, 0.2])
     with pytest.raises(ConfigError, match="transfer_every"):

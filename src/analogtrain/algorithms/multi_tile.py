@@ -19,8 +19,9 @@ out of the gradient tile W^(N) into W^(N-1), i = N-1 the one into W^(0)):
   (2, growth 5), its toy ``[2 * 2^i]`` is growth 2.  Transfer i happens after T_{N-i} updates of its source
   tile, i.e. every ``p_i = T_N T_{N-1} ... T_{N-i}`` optimizer steps (``periods``) [I: P3's counters
   t_n = floor(t / prod T) and Thm 3's T_n >= Theta(1/gamma) for every tile; with the list read as global
-  periods instead, the cascade of integrators is unstable for 3+ tiles].  (A list of N + 1 entries,
-  aihwkit's layout, has its last one ignored.)
+  periods instead, the cascade of integrators is unstable for 3+ tiles].  ``global_periods = true`` reads
+  the list as those global periods, ``p_i = T_{N-i}`` steps, as aihwkit's ``TransferCompound`` and P3's
+  public code count them [C].  (A list of N + 1 entries, aihwkit's layout, has its last one ignored.)
 * ``transfer_lr``: a list of N rates, or a scalar base with ``beta_i = transfer_lr * transfer_lr_growth^i``
   (P3: ``0.1 * 1.2^i``, not scaled by the optimizer lr: ``scale_transfer_lr = false``).
 * ``fast_lr`` / ``scale_fast_lr``: alpha of eq. 6 (default: the optimizer lr).
@@ -75,6 +76,7 @@ class MultiTile(ArrayAlgorithm):
         "gamma": Option(0.5, lo=0.0, hi=1.0, lo_open=True),
         "transfer_every": ScalarOrList(2, lo=1),
         "transfer_every_growth": Option(5, lo=1),
+        "global_periods": Option(False),  # transfer_every as global periods in steps (aihwkit, P3's code)
         "transfer_lr": ScalarOrList(0.1, lo=0.0, lo_open=True),
         "transfer_lr_growth": Option(1.2, lo=0.0, lo_open=True),
         "scale_transfer_lr": Option(False),
@@ -91,7 +93,7 @@ class MultiTile(ArrayAlgorithm):
         if o["gamma"] >= 1:
             raise ConfigError(f"gamma = {o['gamma']:g} is outside the allowed range (0, 1)")
         loops = self._per_transfer("transfer_every", o["transfer_every_growth"], int)  # T_N, T_{N-1}, ..., T_1
-        self.periods = tuple(int(math.prod(loops[: i + 1])) for i in range(self.N))  # global periods p_i
+        self.periods = loops if o["global_periods"] else tuple(int(math.prod(loops[: i + 1])) for i in range(self.N))
         self.rates = self._per_transfer("transfer_lr", o["transfer_lr_growth"], float)
         self.tile_list = [self.new_tile(f"W{n}", n) for n in range(self.N + 1)]  # W0 coarsest, WN gradient tile
         self.counters.update(t=0, warm=0 if o["warm_start"] else self.N, n_losses=0,
