@@ -18,8 +18,8 @@ out of the gradient tile W^(N) into W^(N-1), i = N-1 the one into W^(0)):
   ``T_{N-i} = transfer_every * transfer_every_growth^i`` -- P3's MNIST setting ``[2 * 5^i]`` is the default
   (2, growth 5), its toy ``[2 * 2^i]`` is growth 2.  Transfer i happens after T_{N-i} updates of its source
   tile, i.e. every ``p_i = T_N T_{N-1} ... T_{N-i}`` optimizer steps (``periods``) [I: P3's counters
-  t_n = floor(t / prod T) and Thm 3's T_n >= Theta(1/gamma) for every tile; with the list read as global
-  periods instead, the cascade of integrators is unstable for 3+ tiles].  ``global_periods = true`` reads
+  t_n = floor(t / prod T) and Thm 3's T_n >= Theta(1/gamma) for every tile; at the Fig. 7 toy's rates the
+  cascade is linearly unstable for 3+ tiles under either reading, see p3-fig7].  ``global_periods = true`` reads
   the list as those global periods, ``p_i = T_{N-i}`` steps, as aihwkit's ``TransferCompound`` and P3's
   public code count them [C].  (A list of N + 1 entries, aihwkit's layout, has its last one ignored.)
 * ``transfer_lr``: a list of N rates, or a scalar base with ``beta_i = transfer_lr * transfer_lr_growth^i``

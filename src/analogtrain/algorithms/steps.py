@@ -84,11 +84,6 @@ class Gradient:
     def dense(cls, grad) -> "Gradient":
         return cls(matrix=torch.as_tensor(grad))
 
-    @property
-    def rows(self) -> int:
-        """Rank-one rows in the batch (samples, or samples x patches of a conv layer); 1 for a matrix."""
-        return 1 if self.matrix is not None else int(self.x.shape[0])
-
     def to_matrix(self) -> torch.Tensor:
         """``d^T x`` summed over the batch (float64), or the matrix itself."""
         if self.matrix is not None:

@@ -84,7 +84,7 @@ class TikiTaka(ArrayAlgorithm):
         self.P.program(torch.zeros(self.shape))
 
     def update(self, grad: Gradient, lr: float) -> None:
-        alpha, beta = self.scaled_lr("fast_lr", lr), self.transfer_rate(grad, lr)
+        alpha, beta = self.scaled_lr("fast_lr", lr), self.transfer_rate(lr)
         pulse_gradient(self.P, grad, alpha)  # eq. 10: P <- P - alpha grad (at P's response)
         self.counters["steps"] += 1
         if self.counters["steps"] % self.opts["transfer_every"] == 0:
@@ -92,7 +92,7 @@ class TikiTaka(ArrayAlgorithm):
                                                           self.shape[1])
             self.transfer(cols, beta)
 
-    def transfer_rate(self, grad: Gradient, lr: float) -> float:
+    def transfer_rate(self, lr: float) -> float:
         """beta of the transfers (``scaled_lr`` rule)."""
         return self.scaled_lr("transfer_lr", lr)
 

@@ -68,7 +68,7 @@ class TikiTakaV2(TikiTaka):
         super().make()
         self.new_buffer("H")
 
-    def transfer_rate(self, grad, lr: float) -> float:
+    def transfer_rate(self, lr: float) -> float:
         return buffer_rate(self.opts, self.scaled_lr("transfer_lr", lr), self.shape[1])
 
     def program(self, w) -> None:
