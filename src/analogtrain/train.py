@@ -95,10 +95,10 @@ def layer_config(cfg: TrainConfig) -> AnalogLayerConfig:
         named = {name: reference for name in arrays.split(",")}
     for name, fields in per_array.items():  # e.g. aihwkit's compound of presets: every array at its SP, P offset
         named[name] = _replace(named.get(name, tile.reference), f"reference.{name}", fields)
-    if named and cfg.algorithm in ("analog-sgd", "digital-sgd"):
-        raise ConfigError(f"reference names arrays ({', '.join(named)}), but {cfg.algorithm} has a single array; "
-                          "give its reference without array names")
     if named:
+        if cfg.algorithm in ("analog-sgd", "digital-sgd"):
+            raise ConfigError(f"reference names arrays ({', '.join(named)}), but {cfg.algorithm} has a single "
+                              "array; give its reference without array names")
         options["configs"] = {name: dataclasses.replace(tile, reference=r) for name, r in named.items()}
     if cfg.calibration != "none":
         options.update(calibration=cfg.calibration, calibration_pulses=cfg.calibration_pulses)

@@ -255,7 +255,7 @@ def run_p5(quick: bool, seed: int, out: Path, selection: Cells = Cells()) -> dic
         "at most one pulse per element and transfer (aihwkit's transfer update clips trunc(H) to its desired "
         "BL, 1 by default); the buffer rate is beta * in_size * transfer_every / 1000 with no batch factor "
         "(aihwkit's buffer granularity). Runs before this reading used rows x the rate (10x for the FCN, up "
-        "to 4608x for LeNet-5's first conv layer) and no pulse cap; the full numbers below are from those.",
+        "to 4608x for LeNet-5's first conv layer) and no pulse cap; the next note compares the two.",
         "E-RIDER = algorithm erider in its practical form (one column read per step, buffer and threshold "
         "transfer), with Q's rate eta = tail_weightening * in_chop_prob = 0.25 per read, AGAD's running-mean "
         "rate [I]; one chopper per input column (rider.py).",

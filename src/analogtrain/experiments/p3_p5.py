@@ -441,8 +441,10 @@ def _cascade_growth(cfg: dict, n_tiles: int, global_periods: bool) -> float:
     W_n every T steps -- T = 2 * 2^k (aihwkit's global periods) or the products of the inner loops (ours).
     Above 1 the cascade is unstable: the tiles swing to their bounds whatever the pulses do."""
     n, a, beta, g = n_tiles, cfg["fast_lr"], cfg["transfer_lr"], cfg["gamma"]
-    loops = [cfg["transfer_every"] * cfg["transfer_every_growth"] ** k for k in range(n - 1)]  # T_N, T_{N-1}, ...
-    period = {n - 1 - k: (loops[k] if global_periods else math.prod(loops[:k + 1])) for k in range(n - 1)}  # by source
+    tiles = make_algorithm("multi-tile", 1, 1, TileConfig.perfect(Ideal()), 0, n_tiles=n, gamma=g,
+                           transfer_every=cfg["transfer_every"], transfer_every_growth=cfg["transfer_every_growth"],
+                           global_periods=global_periods)  # the algorithm's own schedule
+    period = {n - 1 - i: p for i, p in enumerate(tiles.periods)}  # by source tile
     grad = np.eye(n)
     grad[n - 1] -= 2 * a * g ** np.arange(n)
     cycle = math.lcm(*period.values()) if period else 1
