@@ -373,3 +373,13 @@ def test_deep_copied_model_is_found_by_the_optimizer():
     opt.step()
     assert not torch.equal(twin[5].weight, model[5].weight)
     assert torch.equal(model[5].weight.detach(), model[5].algorithm.weight)
+
+
+def test_moving_to_another_device_is_refused_and_dtype_casts_still_work():
+    model = build_model("fcn", PERFECT, seed=0)
+    with pytest.raises(ConfigError, match="cannot move to device 'meta'.*CPU only"):
+        model.to("meta")
+    assert all(p.device.type == "cpu" for p in model.parameters())  # refused before anything moved
+    model.to("cpu").double()  # a CPU cast is not a move
+    x = torch.randn(2, 1, 28, 28, generator=gen(0), dtype=torch.float64)
+    assert model(x).dtype == torch.float64

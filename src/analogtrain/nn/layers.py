@@ -155,6 +155,15 @@ class AnalogLayerBase(nn.Module):
         self.weight.copy_(w.reshape(self.weight.shape))
         _LAYER_OF[self.weight] = weakref.ref(self)
 
+    def _apply(self, fn, recurse=True):
+        # .to(device) / .cuda() would move the digital parameters but not the arrays, their generators
+        # and the CPU pulse kernels, and fail later deep inside torch: refuse it here instead.
+        moved = fn(torch.zeros(()))
+        if moved.device.type != "cpu":
+            raise ConfigError(f"{type(self).__name__} cannot move to device '{moved.device}': analog layers "
+                              "simulate their arrays on the CPU only; keep the model on 'cpu'")
+        return super()._apply(fn, recurse)
+
     def __setstate__(self, state):  # copy.deepcopy / pickle: register the new weight mirror
         super().__setstate__(state)
         _LAYER_OF[self.weight] = weakref.ref(self)
