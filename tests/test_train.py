@@ -157,3 +157,10 @@ def test_resume_refuses_checkpoints_of_another_configuration_but_may_extend_epoc
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows if r["run"] == "analog"] == [1, 2]
     assert rows[0]["test_acc"] == first["analog"]["test_acc"] and longer["analog"]["epoch"] == 2
+
+
+def test_out_linked_to_a_missing_folder_is_refused_by_name(tmp_path):
+    link = tmp_path / "cell"
+    link.symlink_to(tmp_path / "gone")
+    with pytest.raises(ConfigError, match=r"out = .*cell is a link to a missing folder .*gone"):
+        train(tiny(epochs=1), link, resume=True, progress=False, log=lambda *a: None)

@@ -286,6 +286,8 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
     Returns ``{"analog": {...final metrics...}, "digital": {...} | None, "interrupted": bool}``.
     """
     out = Path(out)
+    if out.is_symlink() and not out.exists():
+        raise ConfigError(f"out = {out} is a link to a missing folder ({out.readlink()}); create it or remove the link")
     out.mkdir(parents=True, exist_ok=True)
     if resume:
         _check_same_config(cfg, out)
