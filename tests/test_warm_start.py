@@ -11,6 +11,7 @@ from analogtrain import checkpoint
 from analogtrain import train as train_mod
 from analogtrain.config import build_config
 from analogtrain.devices import make_device
+from analogtrain.errors import ConfigError
 from analogtrain.nn import AnalogLayerConfig, AnalogLinear, AnalogOptimizer
 from analogtrain.tile import TileConfig
 
@@ -53,9 +54,10 @@ def test_interrupt_then_resume_is_bit_identical_with_warm_start(tmp_path, monkey
     assert [r["train_loss"] for r in a["metrics"]] == [r["train_loss"] for r in b["metrics"]]
 
 
-def _layer(warm_start: bool) -> AnalogLinear:
+def _layer(warm_start: bool, **options) -> AnalogLinear:
     tile = TileConfig.perfect(make_device("ideal"), mode="expected")
-    cfg = AnalogLayerConfig(tile=tile, algorithm="multi-tile", options={"n_tiles": 3, "warm_start": warm_start})
+    cfg = AnalogLayerConfig(tile=tile, algorithm="multi-tile",
+                            options={"n_tiles": 3, "warm_start": warm_start, **options})
     return AnalogLinear(4, 2, config=cfg, seed=0)
 
 
@@ -94,3 +96,55 @@ def test_layers_without_observe_loss_are_skipped():
     layer = AnalogLinear(3, 2, config=AnalogLayerConfig(tile=tile), seed=0)  # analog-sgd
     assert not hasattr(layer.algorithm, "observe_loss")
     AnalogOptimizer(layer.parameters(), lr=0.1).observe_loss(0.5)
+
+
+def test_code_rule_watches_epoch_losses_with_its_tolerances():
+    layer = _layer(True, n_tiles=7, warm_start_rule="code")
+    opt, c = AnalogOptimizer(layer.parameters(), lr=0.1), layer.algorithm.counters
+    opt.observe_loss(1.0)  # a step's loss: not what this rule reads
+    opt.observe_loss(1e9)
+    assert (c["n_losses"], c["warm"]) == (0, 0)
+    for loss in (1.0, 1.00005):  # rose, but by less than 1e-4: no plateau
+        opt.observe_loss(loss, per="epoch")
+    assert (c["n_losses"], c["warm"]) == (2, 0)
+    opt.observe_loss(1.0002, per="epoch")  # rose by 1.5e-4: the aggressive rule switches
+    assert (c["n_losses"], c["warm"]) == (0, 1)
+    layer.algorithm.counters["warm"] = 4  # the mild rule: >= 2 of the last 5 changes are falls below 0.01
+    for loss in (1.0, 0.9, 0.8, 0.7, 0.695, 0.6):  # one slow fall among five: not yet
+        opt.observe_loss(loss, per="epoch")
+    assert c["warm"] == 4
+    opt.observe_loss(0.599, per="epoch")  # the second slow fall in the window
+    assert (c["n_losses"], c["warm"]) == (0, 5)
+
+
+def test_paper_rule_ignores_epoch_losses():
+    layer = _layer(True)
+    opt = AnalogOptimizer(layer.parameters(), lr=0.1)
+    for loss in (1.0, 2.0):
+        opt.observe_loss(loss, per="epoch")
+    assert (layer.algorithm.counters["n_losses"], layer.algorithm.counters["warm"]) == (0, 0)
+    with pytest.raises(ConfigError, match="per"):
+        opt.observe_loss(1.0, per="batch")
+
+
+@pytest.mark.parametrize("rule, period", [("paper", 2), ("code", 10)])
+def test_warm_start_transfers_every_first_or_second_period(rule, period):
+    layer = _layer(True, warm_start_rule=rule, global_periods=True, transfer_every=[2, 10])
+    algo, x = layer.algorithm, torch.ones(1, 4)
+    moved = []
+    for t in range(1, 21):
+        before = algo.tile_list[0].weight.clone()
+        F.mse_loss(layer(x), torch.full((1, 2), 5.0)).backward()
+        AnalogOptimizer(layer.parameters(), lr=0.1).step()
+        layer.zero_grad()
+        if not torch.equal(before, algo.tile_list[0].weight):
+            moved.append(t)
+    assert moved == list(range(period, 21, period))  # warm start onto tile 0 only, at its period
+
+
+def test_training_with_the_code_rule_switches_only_at_epoch_ends(tmp_path):
+    train_mod.train(tiny(True, epochs=3, **{"algorithm.warm_start_rule": "code"}), tmp_path, **QUIET)
+    counters = analog_counters(tmp_path)
+    # three epoch losses reach each layer; a switch needs two in its (restarted) history, so at most one
+    # happened, and what is left is 3 (no switch), 1 (a switch at the second) or 0 (at the third)
+    assert counters and all((c["warm"], c["n_losses"]) in ((0, 3), (1, 1), (1, 0)) for c in counters), counters

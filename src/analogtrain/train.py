@@ -244,6 +244,7 @@ class Run:
             "test_loss": test_loss, "test_acc": test_acc, "pulses": _pulses(self.model),
             "seconds": round(self.seconds, 3),
         }
+        self.optimizer.observe_loss(row["train_loss"], per="epoch")  # P3's code's warm start watches this
         if self.scheduler:
             self.scheduler.step()
         self.metrics.append(row)

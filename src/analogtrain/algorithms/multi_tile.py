@@ -28,13 +28,20 @@ out of the gradient tile W^(N) into W^(N-1), i = N-1 the one into W^(0)):
 * ``n_columns``: columns read per transfer (P3: one).
 
 Warm start (Algorithm 1 step 3, an experimental device of P3 not covered by its theory; off by
-default, ``warm_start``): a tile pointer k starts at 0; while k < N, every p_0 steps W^(N) is
-transferred onto tile k (rate beta_0) instead of the cascade; when the loss plateaus k <- k + 1.  The
-plateau rule needs the loss: ``observe_loss(loss)``, called once per step before the update (the trainer
-does it with the batch loss through ``AnalogOptimizer.observe_loss``, as does ``step(closure)``); the
-history and pointer are checkpointed with the other buffers and counters.  LossPlateau: for k <= 3 "aggressive"
-(the last loss exceeds the previous one), else "mild" (at least 2 increases among the last 5 steps,
-needing >= 6 entries); [I] the history restarts at every switch.
+default, ``warm_start``): a tile pointer k starts at 0; while k < N, W^(N) is transferred onto tile k
+(rate beta_0) instead of the cascade; when the loss plateaus k <- k + 1.  The plateau rule needs the loss:
+``observe_loss(loss, per)``, which the trainer calls through ``AnalogOptimizer.observe_loss`` with the batch
+loss before every update (``per = "step"``; ``step(closure)`` does the same) and with the epoch's mean
+training loss at the end of every epoch (``per = "epoch"``).  The history and pointer are checkpointed with
+the other buffers and counters; [I] the history restarts at every switch.  ``warm_start_rule``:
+
+* ``"paper"`` (Algorithm 1 as written [V]): the batch loss of every step; the transfer every p_0 steps;
+  LossPlateau for k <= 3 "aggressive" (the last loss exceeds the previous one), else "mild" (at least 2
+  increases among the last 5 changes, needing >= 6 entries).  With noisy batch losses it switches within a
+  few steps, so the warm start is brief.
+* ``"code"`` (P3's public code [C]): the mean training loss of every epoch; the transfer every p_1 steps
+  (transfer_every_vec[1], its CPU path); aggressive: the loss rose by more than 1e-4; mild: at least 2 of the
+  last 5 changes are rises or falls smaller than 0.01.  A switch waits for an epoch that barely improves.
 
 ``calibration = "zero-shift"`` zero-shifts every tile at build time (P3 Assumption 4 needs G(0) = 0 on
 each tile).  Design rule (P3 App. J.3): gamma slightly above 1 / n_states of a tile.
@@ -81,6 +88,7 @@ class MultiTile(ArrayAlgorithm):
         "transfer_lr_growth": Option(1.2, lo=0.0, lo_open=True),
         "scale_transfer_lr": Option(False),
         "warm_start": Option(False),
+        "warm_start_rule": Option("paper", choices=("paper", "code")),
     }
     # two tiles with these settings are residual learning (tiki-taka, gamma 0.4)
     ideal_options = {"n_tiles": 2, "gamma": 0.4, "transfer_every": 1, "transfer_lr": 1.0, "scale_transfer_lr": True}
@@ -134,7 +142,7 @@ class MultiTile(ArrayAlgorithm):
         c["t"] += 1
         c[f"t{self.N}"] = c["t"]
         if c["warm"] < self.N:  # step 3: warm start onto tile k
-            if c["t"] % self.periods[0] == 0:
+            if c["t"] % self.periods[min(1, self.N - 1) if self.opts["warm_start_rule"] == "code" else 0] == 0:
                 self.transfer(0, c["warm"], lr)
             return
         for i in range(self.N):  # step 4: n = N-1 down to 0, source n + 1 = N - i
@@ -150,10 +158,14 @@ class MultiTile(ArrayAlgorithm):
         self.counters[f"t{target}"] += 1
 
     # ---- warm start ------------------------------------------------------------------------------------
-    def observe_loss(self, loss: float) -> None:
-        """Feed the LossPlateau rule of the warm start (Algorithm 1 step 3); a no-op once it is over."""
-        c = self.counters
-        if c["warm"] >= self.N:
+    def observe_loss(self, loss: float, per: str = "step") -> None:
+        """Feed the LossPlateau rule of the warm start (Algorithm 1 step 3) the loss of a step or an epoch.
+
+        Only the losses its ``warm_start_rule`` reads count (``"paper"``: steps, ``"code"``: epochs); a no-op
+        once the warm start is over.
+        """
+        c, code = self.counters, self.opts["warm_start_rule"] == "code"
+        if c["warm"] >= self.N or per != ("epoch" if code else "step"):
             return
         h = self.buffers["losses"]
         h[:-1] = h[1:].clone()
@@ -161,10 +173,11 @@ class MultiTile(ArrayAlgorithm):
         c["n_losses"] += 1
         n = min(c["n_losses"], HISTORY)
         last = h[HISTORY - n:]
+        rise, slow = (1e-4, -0.01) if code else (0.0, 0.0)  # a change counts as a rise / as no progress
         if c["warm"] <= 3:
-            plateau = n >= 2 and bool(last[-1] > last[-2])
+            plateau = n >= 2 and bool(last[-1] - last[-2] > rise)
         else:
-            plateau = n >= HISTORY and int((last[1:] > last[:-1]).sum()) >= 2
+            plateau = n >= HISTORY and int((last[1:] - last[:-1] > slow).sum()) >= 2
         if plateau:
             c["warm"] += 1
             c["n_losses"] = 0

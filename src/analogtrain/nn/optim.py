@@ -8,7 +8,9 @@ Momentum and weight decay apply to digital parameters only; the analog update is
 Algorithms that react to the training loss (P3's warm start, ``MultiTile.observe_loss``) get it through
 ``observe_loss(loss)``: the trainer calls it once per step with the batch loss, before ``step``, and
 ``step(closure)`` calls it itself with the closure's loss (in both cases before the analog update, the
-order of P3 Algorithm 1: the loss is appended, the plateau rule may switch tiles, then the transfer).
+order of P3 Algorithm 1: the loss is appended, the plateau rule may switch tiles, then the transfer);
+the trainer also calls ``observe_loss(mean, per="epoch")`` with each epoch's mean training loss (the loss
+P3's code watches).
 
 Convention: ``zero_grad`` also drops the analog layers' pending records, just as it drops the
 digital gradients, so a step never applies rows from an earlier, discarded backward.
@@ -20,7 +22,7 @@ import math
 
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_choice
 from .layers import layer_of
 
 
@@ -68,15 +70,19 @@ class AnalogOptimizer(torch.optim.Optimizer):
                 p.add_(g, alpha=-lr)
         return loss
 
-    def observe_loss(self, loss: float) -> None:
-        """Hand the (batch) training loss to every analog layer's algorithm that defines ``observe_loss``."""
+    def observe_loss(self, loss: float, per: str = "step") -> None:
+        """Hand a training loss to every analog layer's algorithm that defines ``observe_loss``.
+
+        ``per = "step"``: the batch loss, before ``step``; ``per = "epoch"``: the epoch's mean training loss.
+        """
         loss = float(loss)
         if not math.isfinite(loss):
             raise ValueError(f"observe_loss needs a finite loss, got {loss!r}")
+        check_choice("per", per, ("step", "epoch"))
         for _, layer in self._analog():
             observe = getattr(layer.algorithm, "observe_loss", None)
             if observe is not None:
-                observe(loss)
+                observe(loss, per)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for _, layer in self._analog():
