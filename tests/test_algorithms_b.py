@@ -248,7 +248,7 @@ def test_multi_tile_counters_follow_the_multi_timescale_rule():
     alg = make_algorithm("multi-tile", OUT, IN, _ideal(), 0, dtype=F64, n_tiles=4, transfer_every=2,
                          transfer_every_growth=3, transfer_lr=0.1, transfer_lr_growth=1.2)
     assert alg.periods == (2, 12, 216) and alg.inner_loops == [18, 6, 2]  # T_1, T_2, T_3 (T_N = 2)
-    assert np.allclose(alg.rates, [0.1, 0.12, 0.144])
+    assert np.allclose(alg.rates, [0.1728, 0.144, 0.12])  # out of W^(3), W^(2), W^(1): 0.1 * 1.2^source
     alg.program(torch.zeros(OUT, IN))
     g = torch.Generator().manual_seed(1)
     for t in range(1, 450):
@@ -291,7 +291,7 @@ def test_multi_tile_transfer_moves_one_column_of_the_finer_tile_into_the_coarser
 
 def test_multi_tile_warm_start_switches_tiles_on_loss_plateaus():
     alg = make_algorithm("multi-tile", OUT, IN, _ideal(), 0, dtype=F64, n_tiles=3, warm_start=True,
-                         transfer_every=1, transfer_lr=1.0)
+                         transfer_every=1, transfer_lr=1.0, transfer_lr_growth=1.0)
     alg.program(torch.zeros(OUT, IN))
     alg.tile_list[2].program(torch.full((OUT, IN), 0.1))
     alg.step_gradient(torch.zeros(OUT, IN), 0.1)  # k = 0: the gradient tile goes onto W^(0)

@@ -22,8 +22,11 @@ out of the gradient tile W^(N) into W^(N-1), i = N-1 the one into W^(0)):
   cascade is linearly unstable for 3+ tiles under either reading, see p3-fig7].  ``global_periods = true`` reads
   the list as those global periods, ``p_i = T_{N-i}`` steps, as aihwkit's ``TransferCompound`` and P3's
   public code count them [C].  (A list of N + 1 entries, aihwkit's layout, has its last one ignored.)
-* ``transfer_lr``: a list of N rates, or a scalar base with ``beta_i = transfer_lr * transfer_lr_growth^i``
-  (P3: ``0.1 * 1.2^i``, not scaled by the optimizer lr: ``scale_transfer_lr = false``).
+* ``transfer_lr``: a list of N rates (same order), or a scalar base with the transfer out of tile W^(m)
+  at ``transfer_lr * transfer_lr_growth^m``, i.e. ``beta_i = transfer_lr * transfer_lr_growth^(N-i)``: the
+  gradient tile's transfer is the fastest.  P3's ``transfer_lr_vec[n] = 0.1 * 1.2^n`` [V] with n the
+  source tile, as its code writes it (aihwkit indexes the rate by the source device) [C]; not scaled by
+  the optimizer lr (``scale_transfer_lr = false``).
 * ``fast_lr`` / ``scale_fast_lr``: alpha of eq. 6 (default: the optimizer lr).
 * ``n_columns``: columns read per transfer (P3: one).
 
@@ -102,7 +105,7 @@ class MultiTile(ArrayAlgorithm):
             raise ConfigError(f"gamma = {o['gamma']:g} is outside the allowed range (0, 1)")
         loops = self._per_transfer("transfer_every", o["transfer_every_growth"], int)  # T_N, T_{N-1}, ..., T_1
         self.periods = loops if o["global_periods"] else tuple(int(math.prod(loops[: i + 1])) for i in range(self.N))
-        self.rates = self._per_transfer("transfer_lr", o["transfer_lr_growth"], float)
+        self.rates = self._per_transfer("transfer_lr", o["transfer_lr_growth"], float, source_exponent=True)
         self.tile_list = [self.new_tile(f"W{n}", n) for n in range(self.N + 1)]  # W0 coarsest, WN gradient tile
         self.counters.update(t=0, warm=0 if o["warm_start"] else self.N, n_losses=0,
                              **{f"t{n}": 0 for n in range(self.N + 1)}, **{f"ptr{i}": 0 for i in range(self.N)})
@@ -112,10 +115,12 @@ class MultiTile(ArrayAlgorithm):
             for t in self.tile_list:
                 self.calibration_pulses += calibrate(t, o["calibration_pulses"], o["calibration_mode"])
 
-    def _per_transfer(self, name: str, growth, kind) -> tuple:
+    def _per_transfer(self, name: str, growth, kind, source_exponent: bool = False) -> tuple:
+        """Option ``name`` per transfer i = 0 .. N-1: its list, or ``v * growth^e`` with e = i (transfer i's
+        place in the chain) or, if ``source_exponent``, e = N - i (the index of its source tile W^(N-i))."""
         v = self.opts[name]
         if not isinstance(v, tuple):
-            return tuple(kind(v * growth ** i) for i in range(self.N))
+            return tuple(kind(v * growth ** (self.N - i if source_exponent else i)) for i in range(self.N))
         if len(v) not in (self.N, self.N + 1):
             raise ConfigError(f"{name} lists {len(v)} values; {self.N + 1} tiles need {self.N} (one per transfer)")
         return tuple(kind(x) for x in v[: self.N])

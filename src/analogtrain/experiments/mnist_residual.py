@@ -165,11 +165,15 @@ def run_p3(quick: bool, seed: int, out: Path, selection: Cells = Cells()) -> dic
         "threshold buffer in W's dw_min (aihwkit's granularity/auto-scaling are not modelled).",
         "multi-tile: transfer_every_vec [2 * 5^n] counted as aihwkit's TransferCompound counts it, in global "
         "steps (global_periods; P3 says Table 1 ran on that compound [V], as does its public code [C]), "
-        "transfer_lr 0.1 * 1.2^n unscaled, gamma 0.5 (MNIST) / 0.2 (F-MNIST); fast lr = the global lr (0.05 / "
+        "transfer_lr 0.1 * 1.2^n unscaled for the transfer out of tile n (the gradient tile's the fastest, as P3's "
+        "code indexes it), gamma 0.5 (MNIST) / 0.2 (F-MNIST); fast lr = the global lr (0.05 / "
         "0.2; the baselines use 0.05 / 0.1); warm start on (Algorithm 1 step 3: 'only in experiments' [V]) with "
         "the rule of P3's public code [C]: the plateau test reads each epoch's mean training loss (Algorithm 1's "
         "text reads every step's loss, whose noise ends the warm start within a few steps) and the warm-start "
         "copy runs every transfer_every_vec[1] steps.",
+        "[C] not adopted: the public code's snapshot (7 tiles of 4 states on MNIST, 200 epochs, x0.1 every 50) is "
+        "not Table 1's setting; its devices span [-1, 1] (ours: aihwkit SoftBounds' default +-0.6, the same "
+        "number of states), and its TT-v1 uses fast_lr 0.1 where papers.md has 0.01.",
     ]
     if quick:
         notes.append("quick: FCN (not LeNet-5) for 3 epochs on the first 2000 images of the embedded MNIST subset "
