@@ -281,7 +281,8 @@ def run_p5(quick: bool, seed: int, out: Path, selection: Cells = Cells()) -> dic
         "granularity (no batch factor) and one pulse per transfer, the reading used now, E-RIDER goes 68.2 / "
         "76.3 / 82.6 / 86.0 % over its first four epochs instead of staying near 72 %, and ends at 88.9 % after "
         "40 epochs (paper 95.5 %); LeNet-5 E-RIDER 21.5 % after one epoch (10.5 % before; its first conv layer "
-        "had 4608x the rate).",
+        "had 4608x the rate). The mapping some public aihwkit scripts with this device use (weight_scaling_omega "
+        "0.6 per column and a learned output scale; P5 states none) gives 17.8 % after one epoch instead of 68.2 %.",
     ]
     if quick:
         notes.append("quick: FCN for 3 epochs on the embedded 4000/1000-image MNIST subset, the paper's rates; "
