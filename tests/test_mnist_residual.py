@@ -106,3 +106,38 @@ def test_full_mode_uses_the_papers_settings():
     ag = p5_config("fcn", "AGAD", 0.4, 1.0, quick=False, seed=0)
     assert ag.algorithm == "agad" and (ag.algorithm_params["fast_lr"], ag.algorithm_params["transfer_lr"]) == (0.05, 0.3)
     assert p5_config("lenet5", "TT-v2", 0.0, 0.05, quick=False, seed=0).lr == 0.005
+
+
+def test_status_reports_each_cell_without_training(tmp_path, capsys):
+    from analogtrain.config import save_config
+    from analogtrain.experiments import table_status
+
+    def fake(key: str, cfg, epochs_done: int, acc: float = 50.0):
+        folder = tmp_path / key.replace("/", "_").replace(" ", "-")
+        folder.mkdir()
+        save_config(cfg, folder / "config.toml")
+        rows = [{"run": "analog", "epoch": e, "test_acc": acc + e} for e in range(1, epochs_done + 1)]
+        (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    er, tt = "fcn/mean=0/std=0.05/E-RIDER", "fcn/mean=0/std=0.05/TT-v2"
+    rows = table_status("p5-tables", tmp_path, quick=True)
+    assert [(r["cell"], r["state"], r["epoch"], r["test_acc"]) for r in rows] == [
+        (er, "not started", 0, None), (tt, "not started", 0, None)]
+    assert not any(tmp_path.iterdir())  # nothing written
+    fake(er, p5_config("fcn", "E-RIDER", 0.0, 0.05, quick=True, seed=0), 2)
+    fake(tt, p5_config("fcn", "TT-v2", 0.0, 0.05, quick=True, seed=0), 3)
+    by_cell = {r["cell"]: r for r in table_status("p5-tables", tmp_path, quick=True)}
+    assert (by_cell[er]["state"], by_cell[er]["epoch"], by_cell[er]["test_acc"]) == ("partial", 2, 52.0)
+    assert (by_cell[tt]["state"], by_cell[tt]["epochs"]) == ("done", 3)
+    # a folder written under another configuration is flagged: --resume would refuse it
+    by_seed = {r["cell"]: r["state"] for r in table_status("p5-tables", tmp_path, quick=True, seed=1)}
+    assert by_seed == {er: "other config", tt: "other config"}
+    assert [r["cell"] for r in table_status("p5-tables", tmp_path, quick=True, only=("*TT-v2",))] == [tt]
+
+    assert main(["reproduce", "p5-tables", "--quick", "--status", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "partial" in printed and "1 of 2 cell(s) done" in printed
+    assert main(["reproduce", "p5-tables", "--status", "--resume", "--out", str(tmp_path)]) == 2
+    assert "--status reports on a table and trains nothing; drop --resume" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="no training cells"):
+        table_status("p5-fig1", tmp_path)

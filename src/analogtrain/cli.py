@@ -136,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--cells", action="append", metavar="PATTERN",
                      help="run only the table cells whose names match (shell pattern, e.g. 'mnist/*'; repeatable), "
                           "e.g. to fill one table from several processes; such a run has no verdict")
+    rep.add_argument("--status", action="store_true",
+                     help="train nothing: list each table cell in --out with its state (done, partial, not "
+                          "started), epochs so far and last test accuracy next to the paper's")
     rep.set_defaults(func=_reproduce)
     return parser
 

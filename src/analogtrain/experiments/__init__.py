@@ -74,6 +74,7 @@ class Cells:
     resume: bool = False  # continue each cell from its checkpoints; a finished cell is read back
     only: tuple = ()  # shell patterns on the cell names (e.g. "mnist/*"); empty = every cell
     verbose: bool = False  # print each cell's epochs as they finish (the command line; cells take hours)
+    status: bool = False  # train nothing: report how far each cell's folder has got (TableStatus)
 
     def wanted(self, key: str) -> bool:
         return not self.only or any(fnmatch.fnmatchcase(key, p) for p in self.only)
@@ -85,6 +86,49 @@ class PartialTable(Exception):
     def __init__(self, result: dict, skipped: list):
         super().__init__(f"{len(skipped)} cell(s) not run")
         self.result, self.skipped = result, skipped
+
+
+class TableStatus(Exception):
+    """Raised by :func:`run_cells` under ``Cells.status``: one row per selected cell, nothing trained."""
+
+    def __init__(self, rows: list):
+        super().__init__(f"status of {len(rows)} cell(s)")
+        self.rows = rows
+
+
+def cell_status(key: str, cfg, folder: Path, paper_acc: float) -> dict:
+    """How far the cell in ``folder`` has got: its state, epochs done (of the config's), last test accuracy.
+
+    States: ``not started`` (no epoch finished yet), ``partial`` (some epochs), ``done``, ``other config``
+    (the folder was written under another configuration, so ``--resume`` would refuse it).
+    """
+    from ..train import _check_same_config
+
+    rows = []
+    if (folder / "metrics.jsonl").exists():
+        rows = [r for r in map(json.loads, (folder / "metrics.jsonl").read_text().splitlines()) if r["run"] == "analog"]
+    last = rows[-1] if rows else {}
+    epoch = int(last.get("epoch", 0))
+    state = "done" if epoch >= cfg.epochs else "partial" if epoch else "not started"
+    try:
+        _check_same_config(cfg, folder)
+    except ConfigError:
+        state = "other config"
+    return {"cell": key, "state": state, "epoch": epoch, "epochs": cfg.epochs, "test_acc": last.get("test_acc"),
+            "paper_test_acc": paper_acc, "folder": str(folder)}
+
+
+def format_status(rows: list) -> str:
+    """The rows of :class:`TableStatus` as a table."""
+    w = max([len("cell")] + [len(r["cell"]) for r in rows])
+    lines = [f"  {'cell':<{w}}  {'state':<12}  {'epochs':>8}  {'test acc':>8}  {'paper':>6}"]
+    for r in rows:
+        acc = "-" if r["test_acc"] is None else f"{r['test_acc']:.2f}"
+        lines.append(f"  {r['cell']:<{w}}  {r['state']:<12}  {r['epoch']:>3}/{r['epochs']:<4}  {acc:>8}  "
+                     f"{r['paper_test_acc']:>6.2f}")
+    done = sum(r["state"] == "done" for r in rows)
+    lines.append(f"{done} of {len(rows)} cell(s) done")
+    return "\n".join(lines)
 
 
 def run_cells(cells, out: Path, selection: Cells = Cells()) -> tuple[dict, dict]:
@@ -99,11 +143,15 @@ def run_cells(cells, out: Path, selection: Cells = Cells()) -> tuple[dict, dict]
     unmatched = [p for p in selection.only if not any(fnmatch.fnmatchcase(k, p) for k in names)]
     if unmatched:
         raise ConfigError(f"--cells {', '.join(unmatched)} matches no cell; the cells are: {', '.join(names)}")
+    folder_of = {key: out / key.replace("/", "_").replace(" ", "-") for key in names}
+    if selection.status:
+        raise TableStatus([cell_status(key, cfg, folder_of[key], paper_acc) for key, cfg, paper_acc in cells
+                           if selection.wanted(key)])
     for key, cfg, paper_acc in cells:
         if not selection.wanted(key):
             skipped.append(key)
             continue
-        folder = out / key.replace("/", "_").replace(" ", "-")
+        folder = folder_of[key]
         log = (lambda line, key=key: print(f"{key}: {line.strip()}", flush=True)) if selection.verbose else (
             lambda *a: None)
         summary = train(cfg, folder, resume=selection.resume, progress=False, log=log)
@@ -169,6 +217,20 @@ def write_json_atomic(path: Path, data: dict) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def table_status(name: str, out, quick: bool = False, seed: int = 0, only: tuple = ()) -> list[dict]:
+    """Rows of :func:`cell_status` for the cells of table experiment ``name`` in folder ``out``; trains and
+    writes nothing."""
+    exp = get_experiment(name)
+    if not exp.resumable:
+        raise ConfigError(f"experiment {name!r} has no training cells to report on; the tables with training "
+                          f"cells: {', '.join(sorted(e.name for e in EXPERIMENTS.values() if e.resumable))}")
+    try:
+        exp.run(bool(quick), int(seed), Path(out), Cells(only=tuple(only), status=True))
+    except TableStatus as status:
+        return status.rows
+    raise RuntimeError(f"experiment {name!r} did not build its cells through run_cells")
 
 
 def run_experiment(name: str, quick: bool = False, seed: int = 0, out=None, cells: Cells | None = None) -> dict:
@@ -276,6 +338,14 @@ def cli_reproduce(args) -> int:
         return 0
     out = getattr(args, "out", None)
     out = Path(out) if out is not None else Path("runs") / name
+    if getattr(args, "status", False):
+        if getattr(args, "resume", False):
+            raise ConfigError("--status reports on a table and trains nothing; drop --resume")
+        rows = table_status(name, out, quick=bool(getattr(args, "quick", False)),
+                            seed=int(getattr(args, "seed", 0) or 0), only=tuple(getattr(args, "cells", None) or ()))
+        print(f"{name} in {out}:")
+        print(format_status(rows))
+        return 0
     cells = Cells(resume=bool(getattr(args, "resume", False)), only=tuple(getattr(args, "cells", None) or ()),
                   verbose=True)
     result = run_experiment(name, quick=bool(getattr(args, "quick", False)),
@@ -297,6 +367,6 @@ def _discover() -> None:
 _discover()
 
 __all__ = [
-    "EXPERIMENTS", "Experiment", "check", "cli_reproduce", "format_summary", "get_experiment",
-    "list_experiments", "register", "run_experiment", "write_json_atomic",
+    "EXPERIMENTS", "Experiment", "check", "cli_reproduce", "format_status", "format_summary", "get_experiment",
+    "list_experiments", "register", "run_experiment", "table_status", "write_json_atomic",
 ]
