@@ -148,3 +148,33 @@ def test_training_with_the_code_rule_switches_only_at_epoch_ends(tmp_path):
     # three epoch losses reach each layer; a switch needs two in its (restarted) history, so at most one
     # happened, and what is left is 3 (no switch), 1 (a switch at the second) or 0 (at the third)
     assert counters and all((c["warm"], c["n_losses"]) in ((0, 3), (1, 1), (1, 0)) for c in counters), counters
+
+
+def test_code_rule_waits_one_more_plateau_on_the_gradient_tile_before_the_cascade():
+    layer = _layer(True, warm_start_rule="code", global_periods=True, transfer_every=[2, 10])
+    algo, x = layer.algorithm, torch.ones(1, 4)
+    opt = AnalogOptimizer(layer.parameters(), lr=0.1)
+
+    def steps(n):  # which of the coarser tiles W^(0), W^(1) each step changed
+        changed = set()
+        for _ in range(n):
+            before = [t.weight.clone() for t in algo.tile_list[:2]]
+            F.mse_loss(layer(x), torch.full((1, 2), 5.0)).backward()
+            opt.step()
+            layer.zero_grad()
+            changed |= {n for n, b in enumerate(before) if not torch.equal(b, algo.tile_list[n].weight)}
+        return changed
+
+    def plateau():
+        for loss in (1.0, 2.0):
+            opt.observe_loss(loss, per="epoch")
+
+    assert steps(20) == {0}  # k = 0: warm start onto W^(0)
+    plateau()
+    assert steps(20) == {1}  # k = 1: onto W^(1)
+    plateau()
+    assert algo.counters["warm"] == 2 and steps(20) == set()  # k = N: the gradient tile's self-transfer, a no-op
+    plateau()
+    assert algo.counters["warm"] == 3 and steps(20) == {0, 1}  # the cascade
+    plateau()
+    assert algo.counters["n_losses"] == 0  # the warm start is over: losses are no longer recorded

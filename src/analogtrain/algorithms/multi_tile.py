@@ -45,6 +45,8 @@ the other buffers and counters; [I] the history restarts at every switch.  ``war
 * ``"code"`` (P3's public code [C]): the mean training loss of every epoch; the transfer every p_1 steps
   (transfer_every_vec[1], its CPU path); aggressive: the loss rose by more than 1e-4; mild: at least 2 of the
   last 5 changes are rises or falls smaller than 0.01.  A switch waits for an epoch that barely improves.
+  After tile N-1 the pointer also visits the gradient tile itself (k = N), where its self-transfer is a
+  no-op: one more plateau passes, with no transfers, before the cascade starts.
 
 ``calibration = "zero-shift"`` zero-shifts every tile at build time (P3 Assumption 4 needs G(0) = 0 on
 each tile).  Design rule (P3 App. J.3): gamma slightly above 1 / n_states of a tile.
@@ -107,7 +109,8 @@ class MultiTile(ArrayAlgorithm):
         self.periods = loops if o["global_periods"] else tuple(int(math.prod(loops[: i + 1])) for i in range(self.N))
         self.rates = self._per_transfer("transfer_lr", o["transfer_lr_growth"], float, source_exponent=True)
         self.tile_list = [self.new_tile(f"W{n}", n) for n in range(self.N + 1)]  # W0 coarsest, WN gradient tile
-        self.counters.update(t=0, warm=0 if o["warm_start"] else self.N, n_losses=0,
+        self.warm_stages = self.N + (o["warm_start_rule"] == "code")  # the code's pointer visits W^(N) too
+        self.counters.update(t=0, warm=0 if o["warm_start"] else self.warm_stages, n_losses=0,
                              **{f"t{n}": 0 for n in range(self.N + 1)}, **{f"ptr{i}": 0 for i in range(self.N)})
         self.buffers["losses"] = torch.zeros(HISTORY, dtype=torch.float64, device=self.device)
         self.calibration_pulses = 0
@@ -146,8 +149,9 @@ class MultiTile(ArrayAlgorithm):
         c = self.counters
         c["t"] += 1
         c[f"t{self.N}"] = c["t"]
-        if c["warm"] < self.N:  # step 3: warm start onto tile k
-            if c["t"] % self.periods[min(1, self.N - 1) if self.opts["warm_start_rule"] == "code" else 0] == 0:
+        if c["warm"] < self.warm_stages:  # step 3: warm start onto tile k (k = N: none)
+            code = self.opts["warm_start_rule"] == "code"
+            if c["warm"] < self.N and c["t"] % self.periods[min(1, self.N - 1) if code else 0] == 0:
                 self.transfer(0, c["warm"], lr)
             return
         for i in range(self.N):  # step 4: n = N-1 down to 0, source n + 1 = N - i
@@ -170,7 +174,7 @@ class MultiTile(ArrayAlgorithm):
         once the warm start is over.
         """
         c, code = self.counters, self.opts["warm_start_rule"] == "code"
-        if c["warm"] >= self.N or per != ("epoch" if code else "step"):
+        if c["warm"] >= self.warm_stages or per != ("epoch" if code else "step"):
             return
         h = self.buffers["losses"]
         h[:-1] = h[1:].clone()
