@@ -133,11 +133,20 @@ def test_status_reports_each_cell_without_training(tmp_path, capsys):
     by_seed = {r["cell"]: r["state"] for r in table_status("p5-tables", tmp_path, quick=True, seed=1)}
     assert by_seed == {er: "other config", tt: "other config"}
     assert [r["cell"] for r in table_status("p5-tables", tmp_path, quick=True, only=("*TT-v2",))] == [tt]
+    er_folder = tmp_path / er.replace("/", "_")
+    (er_folder / "metrics.jsonl").unlink()
+    (er_folder / "checkpoint-analog.pt").write_bytes(b"")  # stopped inside its first epoch
+    assert table_status("p5-tables", tmp_path, quick=True)[0]["state"] == "started"
+    (er_folder / "metrics.jsonl").write_text('{"run": "analog", "ep')  # torn
+    assert table_status("p5-tables", tmp_path, quick=True)[0]["state"] == "unreadable"
+    (er_folder / "metrics.jsonl").write_text(json.dumps({"run": "analog", "epoch": 2, "test_acc": 52.0}) + "\n")
 
     assert main(["reproduce", "p5-tables", "--quick", "--status", "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     assert "partial" in printed and "1 of 2 cell(s) done" in printed
     assert main(["reproduce", "p5-tables", "--status", "--resume", "--out", str(tmp_path)]) == 2
     assert "--status reports on a table and trains nothing; drop --resume" in capsys.readouterr().err
+    assert main(["reproduce", "p5-tables", "--quick", "--status", "--out", str(tmp_path / "typo")]) == 0
+    assert "does not exist (yet)" in capsys.readouterr().out
     with pytest.raises(ConfigError, match="no training cells"):
         table_status("p5-fig1", tmp_path)

@@ -379,7 +379,12 @@ def test_moving_to_another_device_is_refused_and_dtype_casts_still_work():
     model = build_model("fcn", PERFECT, seed=0)
     with pytest.raises(ConfigError, match="cannot move to device 'meta'.*CPU only"):
         model.to("meta")
-    assert all(p.device.type == "cpu" for p in model.parameters())  # refused before anything moved
+    assert all(p.device.type == "cpu" for p in model.parameters())  # its first layer with parameters is analog
+    # digital layers ahead of the analog one have moved when the refusal comes, and the message says so
+    resnet = build_model("resnet20", AnalogLayerConfig(tile=PERFECT.tile), layers=["fc"], seed=0)
+    with pytest.raises(ConfigError, match="model.to\\('cpu'\\) brings back any layer moved before"):
+        resnet.to("meta")
+    assert resnet.fc.weight.device.type == "cpu"
     model.to("cpu").double()  # a CPU cast is not a move
     x = torch.randn(2, 1, 28, 28, generator=gen(0), dtype=torch.float64)
     assert model(x).dtype == torch.float64

@@ -1,5 +1,6 @@
 """P3's warm start fed by the training loss: optimizer.observe_loss, the trainer, checkpoints and resume."""
 
+import json
 import math
 
 import pytest
@@ -148,6 +149,13 @@ def test_training_with_the_code_rule_switches_only_at_epoch_ends(tmp_path):
     # three epoch losses reach each layer; a switch needs two in its (restarted) history, so at most one
     # happened, and what is left is 3 (no switch), 1 (a switch at the second) or 0 (at the third)
     assert counters and all((c["warm"], c["n_losses"]) in ((0, 3), (1, 1), (1, 0)) for c in counters), counters
+    stages = [r["warm_stage"] for r in map(json.loads, (tmp_path / "metrics.jsonl").read_text().splitlines())]
+    assert stages[0] == 0 and stages == sorted(stages) and stages[-1] <= counters[0]["warm"]  # logged per epoch
+
+
+def test_metrics_csv_takes_a_column_added_by_a_later_epoch(tmp_path):
+    train_mod.write_metrics(tmp_path, [{"epoch": 1, "acc": 0.5}, {"epoch": 2, "acc": 0.6, "warm_stage": 1}])
+    assert (tmp_path / "metrics.csv").read_text().splitlines() == ["epoch,acc,warm_stage", "1,0.5,", "2,0.6,1"]
 
 
 def test_code_rule_waits_one_more_plateau_on_the_gradient_tile_before_the_cascade():

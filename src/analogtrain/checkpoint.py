@@ -1,6 +1,7 @@
 """Atomic file writes: write to a temporary file in the same folder, then rename over the target.
 
-An interrupted write leaves either the old file or the new one, never a torn one.
+An interrupted write leaves either the old file or the new one, never a torn one.  ``make_dir`` creates
+an output folder, naming a link to a missing folder on its path instead of failing inside ``mkdir``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,19 @@ import tempfile
 from pathlib import Path
 
 import torch
+
+from .errors import ConfigError
+
+
+def make_dir(path: str | Path) -> Path:
+    """``mkdir -p path``; a link to a missing folder anywhere on the path is a ConfigError naming it."""
+    path = Path(path)
+    for p in (path, *path.parents):
+        if p.is_symlink() and not p.exists():
+            raise ConfigError(f"{path}: {p} is a link to a missing folder ({os.readlink(p)}); create it or "
+                              "remove the link")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

@@ -137,8 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run only the table cells whose names match (shell pattern, e.g. 'mnist/*'; repeatable), "
                           "e.g. to fill one table from several processes; such a run has no verdict")
     rep.add_argument("--status", action="store_true",
-                     help="train nothing: list each table cell in --out with its state (done, partial, not "
-                          "started), epochs so far and last test accuracy next to the paper's")
+                     help="train nothing: list each table cell in --out with its state (done, partial, started, "
+                          "not started, other config), epochs so far and last test accuracy next to the paper's")
     rep.set_defaults(func=_reproduce)
     return parser
 

@@ -149,6 +149,15 @@ def _pulses(model) -> int:
     return sum(layer.algorithm.pulse_count for _, layer in analog_layers(model))
 
 
+def _algorithm_log(model) -> dict:
+    """An algorithm's own per-epoch columns (multi-tile's warm-start pointer), from the first layer with any."""
+    for _, layer in analog_layers(model):
+        log = getattr(layer.algorithm, "epoch_log", lambda: {})()
+        if log:
+            return log
+    return {}
+
+
 class Run:
     """One model trained for ``cfg.epochs`` epochs with checkpoints in ``out`` under ``tag``."""
 
@@ -242,7 +251,7 @@ class Run:
             "train_loss": self.running[0] / max(self.running[2], 1),
             "train_acc": 100 * self.running[1] / max(self.running[2], 1),
             "test_loss": test_loss, "test_acc": test_acc, "pulses": _pulses(self.model),
-            "seconds": round(self.seconds, 3),
+            "seconds": round(self.seconds, 3), **_algorithm_log(self.model),
         }
         self.optimizer.observe_loss(row["train_loss"], per="epoch")  # P3's code's warm start watches this
         if self.scheduler:
@@ -257,7 +266,8 @@ def write_metrics(out: Path, rows: list[dict]) -> None:
     checkpoint.atomic_write_bytes(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
     buf = io.StringIO()
     if rows:
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))  # runs resumed
+        # under a newer version may add a column: earlier rows leave it empty
         writer.writeheader()
         writer.writerows(rows)
     checkpoint.atomic_write_bytes(out / "metrics.csv", buf.getvalue().encode())
@@ -286,10 +296,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
 
     Returns ``{"analog": {...final metrics...}, "digital": {...} | None, "interrupted": bool}``.
     """
-    out = Path(out)
-    if out.is_symlink() and not out.exists():
-        raise ConfigError(f"out = {out} is a link to a missing folder ({out.readlink()}); create it or remove the link")
-    out.mkdir(parents=True, exist_ok=True)
+    out = checkpoint.make_dir(out)
     if resume:
         _check_same_config(cfg, out)
     save_config(cfg, out / "config.toml")

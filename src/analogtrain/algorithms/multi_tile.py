@@ -8,7 +8,8 @@ Each step (Algorithm 1, our sign convention = P3's):
   2. the gradient (taken at W_bar) is pulsed onto the finest tile:  W^(N) <- W^(N) - alpha grad   (eq. 6)
   4. for n = N-1 down to 0: if tile n+1 finished its inner loop (t_{n+1} mod T_{n+1} = 0), one column of
      W^(n+1) (cyclic pointer per source tile) is read and pulsed into W^(n):
-         W^(n)[:, i] <- W^(n)[:, i] + beta_n W^(n+1)[:, i]   (eq. 7, open loop, at W^(n)'s response)
+         W^(n)[:, i] <- W^(n)[:, i] + beta W^(n+1)[:, i]   (eq. 7, open loop, at W^(n)'s response; beta is
+                                                          the rate of the transfer out of W^(n+1), below)
 
 Multi-timescale counters (eq. 7): tile n keeps ``t_n = floor(t / prod_{n'=n+1}^{N} T_{n'})`` (counters
 ``t0`` .. ``tN``; ``tN`` = t).  Options, in aihwkit's ``TransferCompound`` order (index i = 0 is the transfer
@@ -43,10 +44,13 @@ the other buffers and counters; [I] the history restarts at every switch.  ``war
   increases among the last 5 changes, needing >= 6 entries).  With noisy batch losses it switches within a
   few steps, so the warm start is brief.
 * ``"code"`` (P3's public code [C]): the mean training loss of every epoch; the transfer every p_1 steps
-  (transfer_every_vec[1], its CPU path); aggressive: the loss rose by more than 1e-4; mild: at least 2 of the
-  last 5 changes are rises or falls smaller than 0.01.  A switch waits for an epoch that barely improves.
-  After tile N-1 the pointer also visits the gradient tile itself (k = N), where its self-transfer is a
-  no-op: one more plateau passes, with no transfers, before the cascade starts.
+  (the second transfer's period: transfer_every_vec[1] with ``global_periods``, as the code counts; its CPU
+  path); aggressive: the loss rose by more than 1e-4; mild: at least 2 of the last 5 changes are rises or
+  falls smaller than 0.01.  So while k <= 3 a switch waits for an epoch whose loss rises: with a steadily
+  falling loss the warm start lasts many epochs (or the whole run), and the cascade starts late.  After
+  tile N-1 the pointer also visits the gradient tile itself (k = N), where its self-transfer is a no-op:
+  one more plateau passes, with no transfers, before the cascade starts.  The trainer logs the pointer
+  as ``warm_stage`` in each epoch's metrics (N + 1: the cascade runs).
 
 ``calibration = "zero-shift"`` zero-shifts every tile at build time (P3 Assumption 4 needs G(0) = 0 on
 each tile).  Design rule (P3 App. J.3): gamma slightly above 1 / n_states of a tile.
@@ -96,7 +100,8 @@ class MultiTile(ArrayAlgorithm):
         "warm_start_rule": Option("paper", choices=("paper", "code")),
     }
     # two tiles with these settings are residual learning (tiki-taka, gamma 0.4)
-    ideal_options = {"n_tiles": 2, "gamma": 0.4, "transfer_every": 1, "transfer_lr": 1.0, "scale_transfer_lr": True}
+    ideal_options = {"n_tiles": 2, "gamma": 0.4, "transfer_every": 1, "transfer_lr": 1.0, "transfer_lr_growth": 1.0,
+                     "scale_transfer_lr": True}
 
     def make(self) -> None:
         o, self.N = self.opts, self.opts["n_tiles"] - 1
@@ -165,6 +170,10 @@ class MultiTile(ArrayAlgorithm):
         beta = self.rates[i] * (lr if self.opts["scale_transfer_lr"] else 1.0)
         transfer_columns(self.tile_list[target], cols, read_columns(src, cols), beta)
         self.counters[f"t{target}"] += 1
+
+    def epoch_log(self) -> dict:
+        """What the trainer adds to each epoch's metrics: the warm-start pointer, if there is a warm start."""
+        return {"warm_stage": self.counters["warm"]} if self.opts["warm_start"] else {}
 
     # ---- warm start ------------------------------------------------------------------------------------
     def observe_loss(self, loss: float, per: str = "step") -> None:

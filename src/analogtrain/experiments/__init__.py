@@ -31,6 +31,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..checkpoint import make_dir
 from ..errors import ConfigError
 
 
@@ -99,21 +100,27 @@ class TableStatus(Exception):
 def cell_status(key: str, cfg, folder: Path, paper_acc: float) -> dict:
     """How far the cell in ``folder`` has got: its state, epochs done (of the config's), last test accuracy.
 
-    States: ``not started`` (no epoch finished yet), ``partial`` (some epochs), ``done``, ``other config``
-    (the folder was written under another configuration, so ``--resume`` would refuse it).
+    States: ``not started``, ``started`` (a checkpoint inside the first epoch), ``partial`` (some epochs),
+    ``done``, ``other config`` (written under another configuration: ``--resume`` would refuse it) and
+    ``unreadable`` (its metrics or configuration cannot be read).
     """
     from ..train import _check_same_config
 
-    rows = []
-    if (folder / "metrics.jsonl").exists():
-        rows = [r for r in map(json.loads, (folder / "metrics.jsonl").read_text().splitlines()) if r["run"] == "analog"]
+    rows, state = [], None
+    try:
+        if (folder / "metrics.jsonl").exists():
+            rows = [r for r in map(json.loads, (folder / "metrics.jsonl").read_text().splitlines())
+                    if r.get("run") == "analog"]
+        _check_same_config(cfg, folder)
+    except ConfigError as exc:
+        state = "other config" if "another configuration" in str(exc) else "unreadable"
+    except (ValueError, AttributeError, OSError):  # a torn or foreign metrics file
+        state = "unreadable"
     last = rows[-1] if rows else {}
     epoch = int(last.get("epoch", 0))
-    state = "done" if epoch >= cfg.epochs else "partial" if epoch else "not started"
-    try:
-        _check_same_config(cfg, folder)
-    except ConfigError:
-        state = "other config"
+    if state is None:
+        started = any(folder.glob("checkpoint-*.pt"))
+        state = "done" if epoch >= cfg.epochs else "partial" if epoch else "started" if started else "not started"
     return {"cell": key, "state": state, "epoch": epoch, "epochs": cfg.epochs, "test_acc": last.get("test_acc"),
             "paper_test_acc": paper_acc, "folder": str(folder)}
 
@@ -242,8 +249,7 @@ def run_experiment(name: str, quick: bool = False, seed: int = 0, out=None, cell
         tables = ", ".join(sorted(e.name for e in EXPERIMENTS.values() if e.resumable))
         raise ConfigError(f"experiment {name!r} has no training cells to resume or select (it reruns in "
                           f"minutes); the tables with training cells: {tables}")
-    out = Path(out) if out is not None else Path("runs") / name
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dir(out if out is not None else Path("runs") / name)
     t0 = time.perf_counter()
     try:
         res = dict(exp.run(bool(quick), int(seed), out, cells or Cells()) if exp.resumable
@@ -343,7 +349,7 @@ def cli_reproduce(args) -> int:
             raise ConfigError("--status reports on a table and trains nothing; drop --resume")
         rows = table_status(name, out, quick=bool(getattr(args, "quick", False)),
                             seed=int(getattr(args, "seed", 0) or 0), only=tuple(getattr(args, "cells", None) or ()))
-        print(f"{name} in {out}:")
+        print(f"{name} in {out}:" if out.is_dir() else f"{name}: {out} does not exist (yet): no cell has started")
         print(format_status(rows))
         return 0
     cells = Cells(resume=bool(getattr(args, "resume", False)), only=tuple(getattr(args, "cells", None) or ()),

@@ -161,7 +161,8 @@ class AnalogLayerBase(nn.Module):
         moved = fn(torch.zeros(()))
         if moved.device.type != "cpu":
             raise ConfigError(f"{type(self).__name__} cannot move to device '{moved.device}': analog layers "
-                              "simulate their arrays on the CPU only; keep the model on 'cpu'")
+                              "simulate their arrays on the CPU only; keep the model on 'cpu' (model.to('cpu') "
+                              "brings back any layer moved before this one)")
         return super()._apply(fn, recurse)
 
     def __setstate__(self, state):  # copy.deepcopy / pickle: register the new weight mirror
