@@ -434,3 +434,14 @@ def test_reference_settings_reach_the_layers_tiles_and_bad_ones_are_named():
         layer_config(TrainConfig(algorithm="erider", reference={"P.sigma": 1.0}))
     with pytest.raises(ConfigError, match="single array"):
         layer_config(TrainConfig(algorithm="analog-sgd", reference={"P.mean": 0.4}))
+
+
+@pytest.mark.parametrize("factor, stable", [(0.6, True), (1.5, False)])
+def test_three_tiles_are_stable_iff_the_transfer_into_w0_is_slow_enough(factor, stable):
+    # multi_tile.py's Routh-Hurwitz bound: stable iff alpha * lambda * gamma^3 > r_0 = beta / p_1 (lambda = 2 here)
+    from analogtrain.experiments.p3_p5 import FIG7, _cascade_growth
+
+    alpha, gamma, p1 = 0.01, 0.5, 4  # global periods [2, 4]
+    beta = factor * alpha * 2 * gamma ** 3 * p1
+    cfg = dict(FIG7, fast_lr=alpha, gamma=gamma, transfer_lr=beta, transfer_every=2, transfer_every_growth=2)
+    assert (_cascade_growth(cfg, 3, True) < 1) == stable

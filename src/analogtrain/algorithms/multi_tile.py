@@ -52,6 +52,16 @@ the other buffers and counters; [I] the history restarts at every switch.  ``war
   one more plateau passes, with no transfers, before the cascade starts.  The trainer logs the pointer
   as ``warm_stage`` in each epoch's metrics (N + 1: the cascade runs).
 
+Stability [I, our derivation]: for the expected dynamics of one weight whose loss has curvature lambda, with
+each transfer spread over the steps between reads of its column (per-step rate r = beta / (p * in_size)),
+three tiles obey W2' = -alpha lambda e, W1' = r_1 W2, W0' = r_0 W1 with e = W0 + gamma W1 + gamma^2 W2 - w*,
+whose characteristic polynomial s^3 + alpha lambda gamma^2 s^2 + alpha lambda gamma r_1 s + alpha lambda r_1 r_0
+is stable (Routh-Hurwitz) iff ``alpha lambda gamma^3 > r_0``: the transfer into W^(0) must be slower than
+the finest tile's own pull, scaled by gamma^3.  Flat directions (small lambda) break it first.  P3's Fig. 7
+toy (alpha 0.01, lambda 2, gamma 0.1, r_0 = 0.01 / 4) misses it 125-fold; in P3's LeNet-5 setting (alpha
+0.05, gamma 0.5, r_0 = 0.12 / (10 in_size)) it needs lambda > 3.7e-3 in the 512-input layer and 0.077 in the
+25-input one.  Two tiles (s^2 + alpha lambda gamma s + alpha lambda r) are always stable.
+
 ``calibration = "zero-shift"`` zero-shifts every tile at build time (P3 Assumption 4 needs G(0) = 0 on
 each tile).  Design rule (P3 App. J.3): gamma slightly above 1 / n_states of a tile.
 """
