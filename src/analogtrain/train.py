@@ -277,6 +277,10 @@ def write_metrics(out: Path, rows: list[dict]) -> None:
 RESUMABLE_CHANGES = ("epochs", "data_dir")
 
 
+class ConfigMismatch(ConfigError):
+    """A run folder's checkpoints were written under another configuration."""
+
+
 def _check_same_config(cfg: TrainConfig, out: Path) -> None:
     """Refuse to resume checkpoints written under another configuration (they would load silently)."""
     saved = out / "config.toml"
@@ -287,7 +291,7 @@ def _check_same_config(cfg: TrainConfig, out: Path) -> None:
     changed = sorted(k for k in new if k not in RESUMABLE_CHANGES and old.get(k) != new[k])
     if changed:
         detail = "; ".join(f"{k}: {old.get(k)!r} there, {new[k]!r} now" for k in changed)
-        raise ConfigError(f"cannot resume in {out}: its checkpoints were written with another configuration "
+        raise ConfigMismatch(f"cannot resume in {out}: its checkpoints were written with another configuration "
                           f"({detail}); use another --out or start again without --resume")
 
 

@@ -124,7 +124,9 @@ class MultiTile(ArrayAlgorithm):
         self.periods = loops if o["global_periods"] else tuple(int(math.prod(loops[: i + 1])) for i in range(self.N))
         self.rates = self._per_transfer("transfer_lr", o["transfer_lr_growth"], float, source_exponent=True)
         self.tile_list = [self.new_tile(f"W{n}", n) for n in range(self.N + 1)]  # W0 coarsest, WN gradient tile
-        self.warm_stages = self.N + (o["warm_start_rule"] == "code")  # the code's pointer visits W^(N) too
+        code = o["warm_start_rule"] == "code"
+        self.warm_stages = self.N + code  # the code's pointer visits W^(N) too
+        self.warm_period = self.periods[min(1, self.N - 1) if code else 0]  # p_1 in the code, p_0 in Alg. 1
         self.counters.update(t=0, warm=0 if o["warm_start"] else self.warm_stages, n_losses=0,
                              **{f"t{n}": 0 for n in range(self.N + 1)}, **{f"ptr{i}": 0 for i in range(self.N)})
         self.buffers["losses"] = torch.zeros(HISTORY, dtype=torch.float64, device=self.device)
@@ -165,8 +167,7 @@ class MultiTile(ArrayAlgorithm):
         c["t"] += 1
         c[f"t{self.N}"] = c["t"]
         if c["warm"] < self.warm_stages:  # step 3: warm start onto tile k (k = N: none)
-            code = self.opts["warm_start_rule"] == "code"
-            if c["warm"] < self.N and c["t"] % self.periods[min(1, self.N - 1) if code else 0] == 0:
+            if c["warm"] < self.N and c["t"] % self.warm_period == 0:
                 self.transfer(0, c["warm"], lr)
             return
         for i in range(self.N):  # step 4: n = N-1 down to 0, source n + 1 = N - i

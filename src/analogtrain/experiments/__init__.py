@@ -104,7 +104,7 @@ def cell_status(key: str, cfg, folder: Path, paper_acc: float) -> dict:
     ``done``, ``other config`` (written under another configuration: ``--resume`` would refuse it) and
     ``unreadable`` (its metrics or configuration cannot be read).
     """
-    from ..train import _check_same_config
+    from ..train import ConfigMismatch, _check_same_config
 
     rows, state = [], None
     try:
@@ -112,9 +112,9 @@ def cell_status(key: str, cfg, folder: Path, paper_acc: float) -> dict:
             rows = [r for r in map(json.loads, (folder / "metrics.jsonl").read_text().splitlines())
                     if r.get("run") == "analog"]
         _check_same_config(cfg, folder)
-    except ConfigError as exc:
-        state = "other config" if "another configuration" in str(exc) else "unreadable"
-    except (ValueError, AttributeError, OSError):  # a torn or foreign metrics file
+    except ConfigMismatch:
+        state = "other config"
+    except (ConfigError, ValueError, AttributeError, OSError):  # a torn or foreign metrics or config file
         state = "unreadable"
     last = rows[-1] if rows else {}
     epoch = int(last.get("epoch", 0))
