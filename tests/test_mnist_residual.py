@@ -116,7 +116,8 @@ def test_status_reports_each_cell_without_training(tmp_path, capsys):
         folder = tmp_path / key.replace("/", "_").replace(" ", "-")
         folder.mkdir()
         save_config(cfg, folder / "config.toml")
-        rows = [{"run": "analog", "epoch": e, "test_acc": acc + e} for e in range(1, epochs_done + 1)]
+        rows = [{"run": "analog", "epoch": e, "test_acc": acc + e, "seconds": 900.0 * e}
+                for e in range(1, epochs_done + 1)]
         (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
     er, tt = "fcn/mean=0/std=0.05/E-RIDER", "fcn/mean=0/std=0.05/TT-v2"
@@ -128,7 +129,8 @@ def test_status_reports_each_cell_without_training(tmp_path, capsys):
     fake(tt, p5_config("fcn", "TT-v2", 0.0, 0.05, quick=True, seed=0), 3)
     by_cell = {r["cell"]: r for r in table_status("p5-tables", tmp_path, quick=True)}
     assert (by_cell[er]["state"], by_cell[er]["epoch"], by_cell[er]["test_acc"]) == ("partial", 2, 52.0)
-    assert (by_cell[tt]["state"], by_cell[tt]["epochs"]) == ("done", 3)
+    assert by_cell[er]["hours_left"] == 0.25  # one epoch to go at 900 s an epoch
+    assert (by_cell[tt]["state"], by_cell[tt]["epochs"], by_cell[tt]["hours_left"]) == ("done", 3, None)
     # a folder written under another configuration is flagged: --resume would refuse it
     by_seed = {r["cell"]: r["state"] for r in table_status("p5-tables", tmp_path, quick=True, seed=1)}
     assert by_seed == {er: "other config", tt: "other config"}
@@ -139,11 +141,13 @@ def test_status_reports_each_cell_without_training(tmp_path, capsys):
     assert table_status("p5-tables", tmp_path, quick=True)[0]["state"] == "started"
     (er_folder / "metrics.jsonl").write_text('{"run": "analog", "ep')  # torn
     assert table_status("p5-tables", tmp_path, quick=True)[0]["state"] == "unreadable"
-    (er_folder / "metrics.jsonl").write_text(json.dumps({"run": "analog", "epoch": 2, "test_acc": 52.0}) + "\n")
+    (er_folder / "metrics.jsonl").write_text(json.dumps({"run": "analog", "epoch": 2, "test_acc": 52.0,
+                                                          "seconds": 1800.0}) + "\n")
 
     assert main(["reproduce", "p5-tables", "--quick", "--status", "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
-    assert "partial" in printed and "1 of 2 cell(s) done" in printed
+    assert "partial" in printed and "0.2 h" in printed
+    assert "1 of 2 cell(s) done; the partial ones need about 0.2 h more at their pace so far" in printed
     assert main(["reproduce", "p5-tables", "--status", "--resume", "--out", str(tmp_path)]) == 2
     assert "--status reports on a table and trains nothing; drop --resume" in capsys.readouterr().err
     assert main(["reproduce", "p5-tables", "--quick", "--status", "--out", str(tmp_path / "typo")]) == 0

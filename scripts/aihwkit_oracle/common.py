@@ -14,8 +14,10 @@ def perfect_mapping(rpu_config):
     return rpu_config
 
 
-def fit(model, optimizer, data_file: str, batch: int, epochs: int, train_limit: int = 0, seed: int = 0):
-    """Plain SGD epochs over the exported data (shuffled by a seeded generator), printing test accuracy."""
+def fit(model, optimizer, data_file: str, batch: int, epochs: int, train_limit: int = 0, seed: int = 0,
+        on_epoch=None):
+    """Plain SGD epochs over the exported data (shuffled by a seeded generator), printing test accuracy;
+    ``on_epoch(epoch)`` after each."""
     data = torch.load(data_file)
     (xtr, ytr), (xte, yte) = data["train"], data["test"]
     if train_limit:
@@ -37,3 +39,5 @@ def fit(model, optimizer, data_file: str, batch: int, epochs: int, train_limit: 
             hits = sum((model(x).argmax(1) == y).sum().item() for x, y in zip(xte.split(1000), yte.split(1000)))
         print(f"epoch {epoch}: train loss {loss_sum / len(ytr):.4f} acc {100 * correct / len(ytr):.2f} %  "
               f"test acc {100 * hits / len(yte):.2f} %  ({time.perf_counter() - started:.0f} s)", flush=True)
+        if on_epoch:
+            on_epoch(epoch)

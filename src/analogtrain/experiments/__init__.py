@@ -102,7 +102,8 @@ def cell_status(key: str, cfg, folder: Path, paper_acc: float) -> dict:
 
     States: ``not started``, ``started`` (a checkpoint inside the first epoch), ``partial`` (some epochs),
     ``done``, ``other config`` (written under another configuration: ``--resume`` would refuse it) and
-    ``unreadable`` (its metrics or configuration cannot be read).
+    ``unreadable`` (its metrics or configuration cannot be read).  ``hours_left``: the epochs still to run at
+    the pace of those done (their cumulative training ``seconds``), for a partial cell; else None.
     """
     from ..train import ConfigMismatch, _check_same_config
 
@@ -121,20 +122,26 @@ def cell_status(key: str, cfg, folder: Path, paper_acc: float) -> dict:
     if state is None:
         started = any(folder.glob("checkpoint-*.pt"))
         state = "done" if epoch >= cfg.epochs else "partial" if epoch else "started" if started else "not started"
+    seconds = last.get("seconds")
+    left = (seconds / epoch * (cfg.epochs - epoch) / 3600
+            if state == "partial" and isinstance(seconds, (int, float)) and seconds > 0 else None)
     return {"cell": key, "state": state, "epoch": epoch, "epochs": cfg.epochs, "test_acc": last.get("test_acc"),
-            "paper_test_acc": paper_acc, "folder": str(folder)}
+            "paper_test_acc": paper_acc, "hours_left": left, "folder": str(folder)}
 
 
 def format_status(rows: list) -> str:
     """The rows of :class:`TableStatus` as a table."""
     w = max([len("cell")] + [len(r["cell"]) for r in rows])
-    lines = [f"  {'cell':<{w}}  {'state':<12}  {'epochs':>8}  {'test acc':>8}  {'paper':>6}"]
+    lines = [f"  {'cell':<{w}}  {'state':<12}  {'epochs':>8}  {'test acc':>8}  {'paper':>6}  {'left':>6}"]
     for r in rows:
         acc = "-" if r["test_acc"] is None else f"{r['test_acc']:.2f}"
+        left = "-" if r["hours_left"] is None else f"{r['hours_left']:.1f} h"
         lines.append(f"  {r['cell']:<{w}}  {r['state']:<12}  {r['epoch']:>3}/{r['epochs']:<4}  {acc:>8}  "
-                     f"{r['paper_test_acc']:>6.2f}")
+                     f"{r['paper_test_acc']:>6.2f}  {left:>6}")
     done = sum(r["state"] == "done" for r in rows)
-    lines.append(f"{done} of {len(rows)} cell(s) done")
+    partial = [r["hours_left"] for r in rows if r["hours_left"] is not None]
+    lines.append(f"{done} of {len(rows)} cell(s) done" + (
+        f"; the partial ones need about {sum(partial):.1f} h more at their pace so far" if partial else ""))
     return "\n".join(lines)
 
 

@@ -299,7 +299,7 @@ def run_p5(quick: bool, seed: int, out: Path, selection: Cells = Cells()) -> dic
         "had 4608x the rate). The mapping some public aihwkit scripts with this device use (weight_scaling_omega "
         "0.6 per column and a learned output scale; P5 states none) gives 17.8 % after one epoch instead of 68.2 %.",
         "Stock aihwkit 1.2.0 on the same FCN cells (DynamicTransferCompound with Table 5's AGAD fields, "
-        "ReRamArrayHfO2 preset, the residual array's reference offset; scripts/aihwkit_oracle/p5_fcn.py): AGAD "
+        "ReRamArrayHfO2 preset, the residual array's reference offset; scripts/aihwkit_oracle/p5_table.py): AGAD "
         "reaches 87.3 % (mean 0, std 0.05) and 86.9 % (mean 0.4, std 1.0) after 40 epochs, against 86.3 / 86.2 % "
         "here and 92.6 / 90.4 % in P5, and tracks our run epoch by epoch (79.2 vs 79.3 % at epoch 13). So the "
         "level gap is in the transcribed settings, not in the simulation.",
