@@ -55,3 +55,21 @@ def test_set_values_are_typed():
     assert parse_value("3") == 3 and isinstance(parse_value("3"), int)
     assert parse_value("1e-3") == 1e-3 and parse_value("-inf") == float("-inf")
     assert parse_value("multiplicative") == "multiplicative"
+
+
+def test_output_into_a_closed_pipe_ends_quietly():
+    """`analogtrain device list | head -1`: the reader leaves early; no traceback, the shell's SIGPIPE code."""
+    import os
+    import subprocess
+    import sys
+
+    read, write = os.pipe()
+    os.close(read)  # every write to `write` now fails with EPIPE
+    try:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+        done = subprocess.run([sys.executable, "-m", "analogtrain", "device", "list"], stdout=write,
+                              stderr=subprocess.PIPE, text=True, env=env)
+    finally:
+        os.close(write)
+    assert done.returncode == 141
+    assert done.stderr == ""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 
 from .config import parse_sets
@@ -168,6 +169,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt as exc:  # a reproduction's training cell was stopped with Ctrl-C
         print(str(exc) or "interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of our output stopped early (`... --status | head`): nothing went wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit-time flush stays quiet
+        return 141  # as a shell reports a writer ended by SIGPIPE
 
 
 if __name__ == "__main__":
