@@ -2,7 +2,7 @@
 
 The stock cascade runs from the first step (no warm start: that is P3's fork, not aihwkit).  Compare with
 ``analogtrain train`` on ``p3_config(dataset, "N tiles")`` with ``warm_start=false`` (README, cross-check).
-usage: python p3_lenet.py DATA.pt --tiles 3 --fast-lr 0.05 --epochs 4
+usage: python p3_lenet.py DATA.pt --tiles 3 --epochs 4 [--fast-lr 1.0]
 """
 
 import argparse
@@ -23,11 +23,13 @@ SETTINGS = {  # P3 Table 1: states, batch, global lr of the tiles, gamma of the 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("data", help="mnist.pt or fashion-mnist.pt from export_data.py")
 parser.add_argument("--tiles", type=int, default=3)
-parser.add_argument("--fast-lr", type=float, default=0.05, help="absolute lr of the gradient tile (P3's code: 1.0)")
+parser.add_argument("--fast-lr", type=float, default=None, help="absolute lr of the gradient tile "
+                    "(default: the dataset's global lr, as analogtrain; P3's code: 1.0)")
 parser.add_argument("--epochs", type=int, default=4)
 parser.add_argument("--train-limit", type=int, default=0)
 args = parser.parse_args()
 s = SETTINGS["fashion-mnist" if "fashion" in args.data else "mnist"]
+fast_lr = s["lr"] if args.fast_lr is None else args.fast_lr
 torch.manual_seed(0)
 N = args.tiles - 1
 device = TransferCompound(  # device 0 is the gradient tile W^(N); rates and periods indexed by source device
@@ -35,7 +37,7 @@ device = TransferCompound(  # device 0 is the gradient tile W^(N); rates and per
     gamma_vec=[s["gamma"] ** (N - i) for i in range(N + 1)],
     transfer_every_vec=[2 * 5 ** i for i in range(N + 1)], units_in_mbatch=True,
     transfer_lr_vec=[0.1 * 1.2 ** (N - i) for i in range(N + 1)], scale_transfer_lr=False,
-    fast_lr=args.fast_lr, scale_fast_lr=False, n_reads_per_transfer=1, transfer_columns=True,
+    fast_lr=fast_lr, scale_fast_lr=False, n_reads_per_transfer=1, transfer_columns=True,
     transfer_forward=IOParameters(is_perfect=True))
 config = perfect_mapping(UnitCellRPUConfig(device=device))
 config.forward = IOParameters(is_perfect=True)
@@ -47,6 +49,6 @@ model = AnalogSequential(
     nn.LogSoftmax(dim=1))
 optimizer = AnalogSGD(model.parameters(), lr=s["lr"])
 optimizer.regroup_param_groups(model)
-print(f"{args.tiles} tiles, fast lr {args.fast_lr}: gamma {device.gamma_vec}, every {device.transfer_every_vec}, "
+print(f"{args.tiles} tiles, fast lr {fast_lr}: gamma {device.gamma_vec}, every {device.transfer_every_vec}, "
       f"transfer lr {[round(v, 4) for v in device.transfer_lr_vec]}", flush=True)
 fit(model, optimizer, args.data, s["batch"], args.epochs, args.train_limit)
