@@ -288,10 +288,20 @@ def test_calibration_option_zero_shifts_the_fast_array():
     assert torch.allclose(alg.P.conductance, alg.P.reference)
 
 
-def test_residual_experiments_are_registered():
-    from analogtrain.experiments import EXPERIMENTS
+@pytest.mark.parametrize("name", ["p1-tt", "p2-fig2", "p2-cor1"])
+def test_residual_toy_quick_runs_pass_and_write_result_and_png(name, tmp_path):
+    import json
 
-    assert {"p1-tt", "p2-fig2", "p2-cor1"} <= set(EXPERIMENTS)
+    from analogtrain.experiments import EXPERIMENTS, run_experiment
+
+    assert name in EXPERIMENTS
+    res = run_experiment(name, quick=True, seed=0, out=tmp_path)
+    assert res["passed"], [c["name"] for c in res["checks"] if not c["passed"]]
+    on_disk = json.loads((tmp_path / "result.json").read_text())
+    assert on_disk["experiment"] == name and on_disk["quick"] is True and on_disk["passed"] is True
+    assert len(on_disk["checks"]) >= 3 and on_disk["notes"]
+    pngs = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert pngs and pngs == sorted(on_disk["figures"])
 
 
 def test_gradient_forms_and_input_chopper_agree():
