@@ -158,8 +158,12 @@ def test_train_runs_with_each_algorithm(name, tmp_path):
     assert row["pulses"] > 0 or name == "digital-sgd"
 
 
-def test_interrupt_then_resume_is_bit_identical_for_rlv2(tmp_path, monkeypatch):
-    cfg = build_config(sets={**TINY, "algorithm": "rlv2", "algorithm.n_columns": 50})
+RESUME_OPTIONS = {"rlv2": {"algorithm.n_columns": 50}, "tiki-taka": {"algorithm.gamma": 0.1}}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_interrupt_then_resume_is_bit_identical(name, tmp_path, monkeypatch):
+    cfg = build_config(sets={**TINY, "algorithm": name, **RESUME_OPTIONS.get(name, {})})
     full, part, interrupted_at = run_full_and_interrupted(cfg, tmp_path, monkeypatch, stop_after=3)
     assert interrupted_at == 4  # Ctrl-C after 4 of the 6 steps
     strip = lambda p: [{k: v for k, v in json.loads(l).items() if k != "seconds"}  # noqa: E731
