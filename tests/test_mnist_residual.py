@@ -110,14 +110,14 @@ def test_full_mode_uses_the_papers_settings():
 
 def test_status_reports_each_cell_without_training(tmp_path, capsys):
     from analogtrain.config import save_config
-    from analogtrain.experiments import table_status
+    from analogtrain.experiments import format_status, table_status
 
-    def fake(key: str, cfg, epochs_done: int, acc: float = 50.0):
+    def fake(key: str, cfg, accs: list):
         folder = tmp_path / key.replace("/", "_").replace(" ", "-")
         folder.mkdir()
         save_config(cfg, folder / "config.toml")
-        rows = [{"run": "analog", "epoch": e, "test_acc": acc + e, "seconds": 900.0 * e}
-                for e in range(1, epochs_done + 1)]
+        rows = [{"run": "analog", "epoch": e, "test_acc": a, "train_loss": 1.0 / e, "seconds": 900.0 * e}
+                for e, a in enumerate(accs, 1)]
         (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
     er, tt = "fcn/mean=0/std=0.05/E-RIDER", "fcn/mean=0/std=0.05/TT-v2"
@@ -125,12 +125,18 @@ def test_status_reports_each_cell_without_training(tmp_path, capsys):
     assert [(r["cell"], r["state"], r["epoch"], r["test_acc"]) for r in rows] == [
         (er, "not started", 0, None), (tt, "not started", 0, None)]
     assert not any(tmp_path.iterdir())  # nothing written
-    fake(er, p5_config("fcn", "E-RIDER", 0.0, 0.05, quick=True, seed=0), 2)
-    fake(tt, p5_config("fcn", "TT-v2", 0.0, 0.05, quick=True, seed=0), 3)
+    fake(er, p5_config("fcn", "E-RIDER", 0.0, 0.05, quick=True, seed=0), [51.0, 52.0])
+    fake(tt, p5_config("fcn", "TT-v2", 0.0, 0.05, quick=True, seed=0), [40.0, 61.5, 30.0])  # peaked, fell back
     by_cell = {r["cell"]: r for r in table_status("p5-tables", tmp_path, quick=True)}
     assert (by_cell[er]["state"], by_cell[er]["epoch"], by_cell[er]["test_acc"]) == ("partial", 2, 52.0)
     assert by_cell[er]["hours_left"] == 0.25  # one epoch to go at 900 s an epoch
     assert (by_cell[tt]["state"], by_cell[tt]["epochs"], by_cell[tt]["hours_left"]) == ("done", 3, None)
+    assert (by_cell[tt]["test_acc"], by_cell[tt]["best_test_acc"], by_cell[tt]["best_epoch"]) == (30.0, 61.5, 2)
+    assert by_cell[tt]["train_loss"] == pytest.approx(1 / 3)
+    md = format_status(list(by_cell.values()), markdown=True).splitlines()
+    assert md[0] == "| cell | state | epochs | test acc | best (epoch) | train loss | paper | left |"
+    assert md[1].count("|") == 9 and md[-2] == "" and md[-1].startswith("1 of 2 cell(s) done")
+    assert f"| {tt} | done | 3/3 | 30.00 | 61.50 (2) | 0.333 | 90.26 | - |" in md
     # a folder written under another configuration is flagged: --resume would refuse it
     by_seed = {r["cell"]: r["state"] for r in table_status("p5-tables", tmp_path, quick=True, seed=1)}
     assert by_seed == {er: "other config", tt: "other config"}
@@ -148,6 +154,8 @@ def test_status_reports_each_cell_without_training(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "partial" in printed and "0.2 h" in printed
     assert "1 of 2 cell(s) done; the partial ones need about 0.2 h more at their pace so far" in printed
+    assert main(["reproduce", "p5-tables", "--quick", "--markdown", "--out", str(tmp_path)]) == 2
+    assert "--markdown formats the --status table; add --status" in capsys.readouterr().err
     assert main(["reproduce", "p5-tables", "--status", "--resume", "--out", str(tmp_path)]) == 2
     assert "--status reports on a table and trains nothing; drop --resume" in capsys.readouterr().err
     assert main(["reproduce", "p5-tables", "--quick", "--status", "--out", str(tmp_path / "typo")]) == 0

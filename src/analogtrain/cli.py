@@ -139,7 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "e.g. to fill one table from several processes; such a run has no verdict")
     rep.add_argument("--status", action="store_true",
                      help="train nothing: list each table cell in --out with its state (done, partial, started, "
-                          "not started, other config), epochs so far and last test accuracy next to the paper's")
+                          "not started, other config), epochs so far, last and best test accuracy next to the "
+                          "paper's, and hours left")
+    rep.add_argument("--markdown", action="store_true", help="with --status: print the table as Markdown")
     rep.set_defaults(func=_reproduce)
     return parser
 

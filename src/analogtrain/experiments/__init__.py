@@ -125,21 +125,39 @@ def cell_status(key: str, cfg, folder: Path, paper_acc: float) -> dict:
     seconds = last.get("seconds")
     left = (seconds / epoch * (cfg.epochs - epoch) / 3600
             if state == "partial" and isinstance(seconds, (int, float)) and seconds > 0 else None)
+    # the best epoch shows a run that peaked and then fell back (e.g. an unstable multi-tile cascade)
+    best = max((r for r in rows if isinstance(r.get("test_acc"), (int, float))), key=lambda r: r["test_acc"],
+               default={})
     return {"cell": key, "state": state, "epoch": epoch, "epochs": cfg.epochs, "test_acc": last.get("test_acc"),
-            "paper_test_acc": paper_acc, "hours_left": left, "folder": str(folder)}
+            "train_loss": last.get("train_loss"), "best_test_acc": best.get("test_acc"),
+            "best_epoch": best.get("epoch"), "paper_test_acc": paper_acc, "hours_left": left, "folder": str(folder)}
 
 
-def format_status(rows: list) -> str:
-    """The rows of :class:`TableStatus` as a table."""
-    w = max([len("cell")] + [len(r["cell"]) for r in rows])
-    lines = [f"  {'cell':<{w}}  {'state':<12}  {'epochs':>8}  {'test acc':>8}  {'paper':>6}  {'left':>6}"]
-    for r in rows:
-        acc = "-" if r["test_acc"] is None else f"{r['test_acc']:.2f}"
-        left = "-" if r["hours_left"] is None else f"{r['hours_left']:.1f} h"
-        lines.append(f"  {r['cell']:<{w}}  {r['state']:<12}  {r['epoch']:>3}/{r['epochs']:<4}  {acc:>8}  "
-                     f"{r['paper_test_acc']:>6.2f}  {left:>6}")
+def _status_cells(r: dict) -> list[str]:
+    """One status row's fields as text: cell, state, epochs, test acc, best (epoch), train loss, paper, left."""
+    num = lambda v, f: "-" if v is None else format(v, f)  # noqa: E731
+    best = "-" if r["best_test_acc"] is None else f"{r['best_test_acc']:.2f} ({r['best_epoch']})"
+    left = "-" if r["hours_left"] is None else f"{r['hours_left']:.1f} h"
+    return [r["cell"], r["state"], f"{r['epoch']}/{r['epochs']}", num(r["test_acc"], ".2f"), best,
+            num(r["train_loss"], ".3f"), f"{r['paper_test_acc']:.2f}", left]
+
+
+STATUS_HEADER = ["cell", "state", "epochs", "test acc", "best (epoch)", "train loss", "paper", "left"]
+
+
+def format_status(rows: list, markdown: bool = False) -> str:
+    """The rows of :class:`TableStatus` as an aligned text table, or as a Markdown table (for docs)."""
+    table = [STATUS_HEADER] + [_status_cells(r) for r in rows]
+    if markdown:
+        lines = ["| " + " | ".join(t) + " |" for t in table]
+        lines.insert(1, "|" + "|".join(" --- " if i < 2 else " ---: " for i in range(len(STATUS_HEADER))) + "|")
+    else:
+        w = [max(len(t[i]) for t in table) for i in range(len(STATUS_HEADER))]
+        lines = ["  " + "  ".join(v.ljust(w[i]) if i < 2 else v.rjust(w[i]) for i, v in enumerate(t)) for t in table]
     done = sum(r["state"] == "done" for r in rows)
     partial = [r["hours_left"] for r in rows if r["hours_left"] is not None]
+    if markdown:
+        lines.append("")  # the summary is a paragraph of its own, not a row
     lines.append(f"{done} of {len(rows)} cell(s) done" + (
         f"; the partial ones need about {sum(partial):.1f} h more at their pace so far" if partial else ""))
     return "\n".join(lines)
@@ -351,13 +369,15 @@ def cli_reproduce(args) -> int:
         return 0
     out = getattr(args, "out", None)
     out = Path(out) if out is not None else Path("runs") / name
+    if getattr(args, "markdown", False) and not getattr(args, "status", False):
+        raise ConfigError("--markdown formats the --status table; add --status")
     if getattr(args, "status", False):
         if getattr(args, "resume", False):
             raise ConfigError("--status reports on a table and trains nothing; drop --resume")
         rows = table_status(name, out, quick=bool(getattr(args, "quick", False)),
                             seed=int(getattr(args, "seed", 0) or 0), only=tuple(getattr(args, "cells", None) or ()))
         print(f"{name} in {out}:" if out.is_dir() else f"{name}: {out} does not exist (yet): no cell has started")
-        print(format_status(rows))
+        print(format_status(rows, markdown=bool(getattr(args, "markdown", False))))
         return 0
     cells = Cells(resume=bool(getattr(args, "resume", False)), only=tuple(getattr(args, "cells", None) or ()),
                   verbose=True)
