@@ -27,8 +27,8 @@ def run_full_and_interrupted(cfg, tmp_path, monkeypatch, stop_after: int):
     from analogtrain import checkpoint, train as train_mod
 
     class StopAfter(train_mod._StopFlag):
-        def __init__(self):
-            super().__init__()
+        def __init__(self, *args):
+            super().__init__(*args)
             self.reads = 0
 
         @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -142,3 +143,90 @@ def test_ald_fixed_point_limits():
     w = ald_fixed_point(P, 3.0, 0.05)
     assert float(w.norm()) < float(P.w_star.norm())  # shrinks towards the symmetric point 0
     assert math.isclose(float(ald_fixed_point(P, 1e12, 0.05).sub(P.w_star).abs().max()), 0.0, abs_tol=1e-9)
+
+
+# --- table cells trained in parallel (run_cells with Cells.jobs) --------------------------------------------
+def _tiny_cells(tmp_path, epochs=(2, 2, 2)):
+    from analogtrain.config import build_config
+
+    sets = dict(train_limit=60, test_limit=20, batch=10, compare_digital=False)
+    algos = ["analog-sgd", "tiki-taka", "agad"]
+    return [(f"tiny/{a}", build_config(sets={**sets, "algorithm": a, "epochs": e, "seed": i}), 50.0)
+            for i, (a, e) in enumerate(zip(algos, epochs))]
+
+
+def _metrics(folder):
+    rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+
+def test_cells_trained_in_parallel_match_the_serial_run(tmp_path):
+    from analogtrain import checkpoint
+    from analogtrain.experiments import Cells, run_cells
+
+    cells = _tiny_cells(tmp_path)
+    threads = torch.get_num_threads()
+    try:
+        serial, _ = run_cells(cells, tmp_path / "serial", Cells(threads=1))
+        parallel, result = run_cells(cells, tmp_path / "parallel", Cells(jobs=2, threads=1))
+    finally:
+        torch.set_num_threads(threads)
+    assert parallel == serial and set(parallel) == {key for key, _, _ in cells}
+    assert result["measured"]["test_acc"] == serial
+    for key, _, _ in cells:
+        name = key.replace("/", "_")
+        a, b = tmp_path / "serial" / name, tmp_path / "parallel" / name
+        assert _metrics(a) == _metrics(b) and len(_metrics(a)) == 2
+        sa, sb = (checkpoint.load(f / "checkpoint-analog.pt")["model"] for f in (a, b))
+        assert repr(sa) == repr(sb)  # conductances, buffers, counters and generators, bit for bit
+
+
+def test_a_failing_cell_stops_the_parallel_run_with_its_error_and_checkpoints(tmp_path):
+    from analogtrain.config import save_config
+    from analogtrain.experiments import Cells, run_cells
+    from analogtrain.train import ConfigMismatch
+
+    cells = _tiny_cells(tmp_path, epochs=(1, 400, 1))
+    bad = tmp_path / "tiny_analog-sgd"
+    bad.mkdir()
+    save_config(cells[2][1], bad / "config.toml")  # another cell's configuration: --resume refuses it
+    with pytest.raises(ConfigMismatch):
+        run_cells(cells[:2], tmp_path, Cells(resume=True, jobs=2, threads=1))
+    # the long cell stopped at a checkpoint short of its end (or, on a loaded machine, never began training)
+    for ck in (tmp_path / "tiny_tiki-taka").glob("checkpoint-*.pt"):
+        assert torch.load(ck, weights_only=False)["epoch"] < 400
+
+
+def test_ctrl_c_during_a_parallel_run_stops_every_cell(tmp_path, monkeypatch):
+    import concurrent.futures
+
+    from analogtrain.experiments import Cells, run_cells
+
+    firsts = [tmp_path / f"tiny_{a}" / "metrics.jsonl" for a in ("analog-sgd", "tiki-taka")]
+
+    def ctrl_c_once_training(futures):  # the parent's wait, hit by Ctrl-C once both workers are training
+        deadline = time.monotonic() + 120
+        while not all(f.exists() for f in firsts) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        raise KeyboardInterrupt
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(concurrent.futures, "as_completed", ctrl_c_once_training)
+    with pytest.raises(KeyboardInterrupt, match="continue with --resume"):
+        run_cells(_tiny_cells(tmp_path, epochs=(400, 400, 400)), tmp_path, Cells(jobs=2, threads=1))
+    started = [torch.load(ck, weights_only=False) for ck in tmp_path.glob("*/checkpoint-analog.pt")]
+    assert len(started) == 2  # the two running cells saved checkpoints; the third never started
+    assert all(0 < ck["epoch"] * 6 + ck["batch"] < 400 * 6 for ck in started)  # stopped short of the end
+
+
+def test_jobs_and_threads_are_checked(tmp_path, capsys):
+    from analogtrain.cli import main
+    from analogtrain.experiments import Cells
+
+    for bad in (dict(jobs=0), dict(jobs=1.5), dict(threads=0)):
+        with pytest.raises(ConfigError, match="--jobs|--threads"):
+            Cells(**bad)
+    assert main(["reproduce", "p5-tables", "--status", "--jobs", "2", "--out", str(tmp_path)]) == 2
+    assert "drop --jobs" in capsys.readouterr().err
+    assert main(["reproduce", "p1-fig1", "--quick", "--jobs", "2", "--out", str(tmp_path)]) == 2
+    assert "no training cells to resume, select or run in parallel" in capsys.readouterr().err

@@ -58,7 +58,7 @@ def _resume_reads_finished_cells_back(name, out, measured, capsys):
 
 
 def test_resume_is_refused_for_experiments_without_training_cells(tmp_path):
-    with pytest.raises(ConfigError, match="no training cells to resume or select.*p3-table1"):
+    with pytest.raises(ConfigError, match="no training cells to resume, select or run in parallel.*p3-table1"):
         run_experiment("p1-fig1", quick=True, out=tmp_path, cells=Cells(resume=True))
 
 

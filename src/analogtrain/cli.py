@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--cells", action="append", metavar="PATTERN",
                      help="run only the table cells whose names match (shell pattern, e.g. 'mnist/*'; repeatable), "
                           "e.g. to fill one table from several processes; such a run has no verdict")
+    rep.add_argument("--jobs", type=int, metavar="N",
+                     help="train N table cells at once, each in its own process (default 1); --threads then "
+                          "counts per process (default: the cores shared out)")
     rep.add_argument("--status", action="store_true",
                      help="train nothing: list each table cell in --out with its state (done, partial, started, "
                           "not started, other config), epochs so far, last and best test accuracy next to the "
@@ -146,24 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _set_threads(n: int) -> None:
-    """Cap torch's and numba's thread pools (several jobs side by side: one thread each)."""
-    import numba
-    import torch
-
-    if n < 1:
-        raise ConfigError(f"--threads = {n} must be at least 1")
-    torch.set_num_threads(n)
-    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-
-
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "command", None) == "reproduce" and args.out is None and args.name:
         args.out = f"runs/{args.name}"
     try:
         if getattr(args, "threads", None) is not None:
-            _set_threads(args.threads)
+            from .train import set_threads
+
+            set_threads(args.threads)
         return int(args.func(args) or 0)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -45,6 +45,16 @@ from .pulses import UpdateConfig
 from .tile import ReferenceConfig, TileConfig
 
 
+def set_threads(n: int) -> None:
+    """Cap torch's and numba's thread pools (several jobs side by side: one thread each)."""
+    import numba
+
+    if n < 1:
+        raise ConfigError(f"--threads = {n} must be at least 1")
+    torch.set_num_threads(n)
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+
+
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or inf; the last good checkpoint was kept."""
 
@@ -52,9 +62,13 @@ class TrainingDiverged(RuntimeError):
 class _StopFlag:
     """Turns Ctrl-C into a flag checked between steps, so a checkpoint is never taken mid-update."""
 
-    def __init__(self):
+    def __init__(self, requested=None):
         self.stop = False
         self._old = None
+        self._requested = requested  # another stop source, e.g. a parallel table run's shared event
+
+    def requested(self) -> bool:
+        return self.stop or (self._requested is not None and bool(self._requested()))
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
@@ -233,7 +247,7 @@ class Run:
                 self.running[2] += len(yb)
                 bar.set_postfix(loss=f"{self.running[0] / self.running[2]:.3f}",
                                 acc=f"{100 * self.running[1] / self.running[2]:.1f}", refresh=False)
-                if stop.stop:
+                if stop.requested():
                     self.seconds += time.perf_counter() - started
                     self.save()
                     return False
@@ -295,9 +309,12 @@ def _check_same_config(cfg: TrainConfig, out: Path) -> None:
                           f"({detail}); use another --out or start again without --resume")
 
 
-def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True, log=print) -> dict:
+def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True, log=print,
+          stop_requested=None) -> dict:
     """Train (and, if ``cfg.compare_digital``, the digital baseline); return a summary dict.
 
+    ``stop_requested``: a callable checked between steps besides Ctrl-C; when it returns True the run saves
+    a checkpoint and stops as on Ctrl-C.
     Returns ``{"analog": {...final metrics...}, "digital": {...} | None, "interrupted": bool}``.
     """
     out = checkpoint.make_dir(out)
@@ -318,7 +335,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
         log(f"{row['run']:>7} epoch {row['epoch']:>3}: train loss {row['train_loss']:.4f} "
             f"acc {row['train_acc']:.2f}%  test loss {row['test_loss']:.4f} acc {row['test_acc']:.2f}%")
 
-    with _StopFlag() as stop:
+    with _StopFlag(stop_requested) as stop:
         for run in runs:
             if not run.fit(stop, report):
                 log(f"interrupted: checkpoint saved to {run.path}; continue with --resume")

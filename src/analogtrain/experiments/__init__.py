@@ -23,6 +23,7 @@ import json
 import math
 import os
 import pkgutil
+import signal
 import tempfile
 import time
 from dataclasses import dataclass
@@ -76,6 +77,15 @@ class Cells:
     only: tuple = ()  # shell patterns on the cell names (e.g. "mnist/*"); empty = every cell
     verbose: bool = False  # print each cell's epochs as they finish (the command line; cells take hours)
     status: bool = False  # train nothing: report how far each cell's folder has got (TableStatus)
+    jobs: int = 1  # cells trained at once, each in a worker process of its own
+    threads: int | None = None  # torch/numba threads per cell (None: as set, or the cores shared out among jobs)
+
+    def __post_init__(self):
+        if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or self.jobs < 1:
+            raise ConfigError(f"--jobs = {self.jobs!r} must be a whole number of at least 1")
+        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
+                                         or self.threads < 1):
+            raise ConfigError(f"--threads = {self.threads!r} must be a whole number of at least 1")
 
     def wanted(self, key: str) -> bool:
         return not self.only or any(fnmatch.fnmatchcase(key, p) for p in self.only)
@@ -168,9 +178,7 @@ def run_cells(cells, out: Path, selection: Cells = Cells()) -> tuple[dict, dict]
     spaces made '_' and '-'); returns the measured accuracies and the result's ``settings`` / ``measured``
     tables (measured next to the paper's numbers).  Raises :class:`PartialTable` after the selected cells
     if ``selection.only`` left some out."""
-    from ..train import train
-
-    acc, paper, files, settings, skipped = {}, {}, {}, {}, []
+    acc, paper, files, settings = {}, {}, {}, {}
     names = [key for key, _, _ in cells]
     unmatched = [p for p in selection.only if not any(fnmatch.fnmatchcase(k, p) for k in names)]
     if unmatched:
@@ -179,22 +187,96 @@ def run_cells(cells, out: Path, selection: Cells = Cells()) -> tuple[dict, dict]
     if selection.status:
         raise TableStatus([cell_status(key, cfg, folder_of[key], paper_acc) for key, cfg, paper_acc in cells
                            if selection.wanted(key)])
+    todo = [(key, cfg, folder_of[key]) for key, cfg, _ in cells if selection.wanted(key)]
+    skipped = [key for key, _, _ in cells if not selection.wanted(key)]
+    if selection.jobs > 1 and len(todo) > 1:
+        summaries = _train_cells_in_parallel(todo, selection)
+    else:
+        summaries = {}
+        for key, cfg, folder in todo:
+            summaries[key] = train_cell(key, cfg, folder, selection.resume, selection.verbose, selection.threads)
+            if summaries[key]["interrupted"]:
+                raise KeyboardInterrupt(f"interrupted: the cell's checkpoint is in {folder}; continue with --resume")
     for key, cfg, paper_acc in cells:
-        if not selection.wanted(key):
-            skipped.append(key)
-            continue
-        folder = folder_of[key]
-        log = (lambda line, key=key: print(f"{key}: {line.strip()}", flush=True)) if selection.verbose else (
-            lambda *a: None)
-        summary = train(cfg, folder, resume=selection.resume, progress=False, log=log)
-        if summary["interrupted"]:
-            raise KeyboardInterrupt(f"interrupted: the cell's checkpoint is in {folder}; continue with --resume")
-        acc[key], files[key] = summary["analog"]["test_acc"], str(folder / "metrics.csv")
-        paper[key], settings[key] = paper_acc, cfg.as_dict()
+        if key in summaries:
+            acc[key], files[key] = summaries[key]["analog"]["test_acc"], str(folder_of[key] / "metrics.csv")
+            paper[key], settings[key] = paper_acc, cfg.as_dict()
     result = {"settings": settings, "measured": {"test_acc": acc, "paper_test_acc": paper, "metrics_files": files}}
     if skipped:
         raise PartialTable(result, skipped)
     return acc, result
+
+
+def train_cell(key: str, cfg, folder: Path, resume: bool, verbose: bool, threads: int | None = None) -> dict | None:
+    """Train one table cell into ``folder`` (its lines prefixed with ``key`` if ``verbose``); returns the
+    summary of :func:`analogtrain.train.train`, or None for a worker's cell that a stop request (Ctrl-C,
+    or another cell's failure) reached before it started.  Module level, so that a worker can run it."""
+    from ..train import set_threads, train
+
+    stop = _WORKER_STOP.is_set if _WORKER_STOP is not None else None
+    if stop is not None and stop():
+        return None
+    if threads is not None:
+        set_threads(threads)
+    log = (lambda line: print(f"{key}: {line.strip()}", flush=True)) if verbose else (lambda *a: None)
+    return train(cfg, folder, resume=resume, progress=False, log=log, stop_requested=stop)
+
+
+_WORKER_STOP = None  # in a worker process: the parallel run's shared stop event
+
+
+def _worker_setup(stop_event) -> None:
+    # The terminal's Ctrl-C goes to the parent only (a worker leaves its process group and ignores it);
+    # the parent answers it by setting the shared event, which every cell checks between steps, so each
+    # running cell saves a checkpoint exactly once and a cell not yet started does not start.
+    global _WORKER_STOP
+    _WORKER_STOP = stop_event
+    os.setpgrp()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _train_cells_in_parallel(todo: list, selection: Cells) -> dict:
+    """Train ``todo`` = [(key, config, folder)] ``selection.jobs`` at a time in spawned worker processes.
+
+    Each cell is seeded by its own config, so the results are those of training the cells one after the
+    other (at the same thread count).  Ctrl-C, or a cell that fails, stops every running cell at its next
+    step with a checkpoint (as Ctrl-C does in a serial run) and starts no further cell; then the
+    interruption or the cell's error is raised.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    jobs = min(selection.jobs, len(todo))
+    threads = selection.threads or max(1, (os.cpu_count() or 1) // jobs)
+    if selection.verbose:
+        print(f"training {len(todo)} cell(s), {jobs} at a time, {threads} thread(s) each", flush=True)
+    ctx = multiprocessing.get_context("spawn")  # fork would copy torch's and numba's thread pools
+    stop = ctx.Event()
+    summaries, failed = {}, None
+    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_setup, initargs=(stop,)) as pool:
+        futures = {pool.submit(train_cell, key, cfg, folder, selection.resume, selection.verbose, threads): key
+                   for key, cfg, folder in todo}
+        try:
+            for future in as_completed(futures):
+                key = futures[future]
+                try:
+                    summaries[key] = future.result()
+                except Exception as exc:  # re-raised once the other cells have saved and stopped
+                    if failed is None:
+                        failed = exc
+                        stop.set()
+                        print(f"{key}: failed ({exc}); stopping the other cells at their checkpoints", flush=True)
+        except KeyboardInterrupt:
+            stop.set()
+            pool.shutdown(wait=True)
+            raise KeyboardInterrupt("interrupted: each running cell saved a checkpoint in its folder; "
+                                    "continue with --resume") from None
+    if failed is not None:
+        raise failed
+    stopped = [key for key, s in summaries.items() if s is None or s["interrupted"]]
+    if stopped:
+        raise KeyboardInterrupt(f"interrupted: {', '.join(stopped)} did not finish; continue with --resume")
+    return summaries
 
 
 def save_figure(fig, path: Path, dpi: int = 110) -> str:
@@ -270,10 +352,10 @@ def run_experiment(name: str, quick: bool = False, seed: int = 0, out=None, cell
     and return the result dict.  Unknown ``name`` raises ConfigError listing the known ones.
     ``cells``: resume and/or restrict a table experiment's training cells (:class:`Cells`)."""
     exp = get_experiment(name)
-    if cells is not None and (cells.resume or cells.only) and not exp.resumable:
+    if cells is not None and (cells.resume or cells.only or cells.jobs > 1) and not exp.resumable:
         tables = ", ".join(sorted(e.name for e in EXPERIMENTS.values() if e.resumable))
-        raise ConfigError(f"experiment {name!r} has no training cells to resume or select (it reruns in "
-                          f"minutes); the tables with training cells: {tables}")
+        raise ConfigError(f"experiment {name!r} has no training cells to resume, select or run in parallel (it "
+                          f"reruns in minutes); the tables with training cells: {tables}")
     out = make_dir(out if out is not None else Path("runs") / name)
     t0 = time.perf_counter()
     try:
@@ -372,15 +454,16 @@ def cli_reproduce(args) -> int:
     if getattr(args, "markdown", False) and not getattr(args, "status", False):
         raise ConfigError("--markdown formats the --status table; add --status")
     if getattr(args, "status", False):
-        if getattr(args, "resume", False):
-            raise ConfigError("--status reports on a table and trains nothing; drop --resume")
+        for flag in ("resume", "jobs"):
+            if getattr(args, flag, None):
+                raise ConfigError(f"--status reports on a table and trains nothing; drop --{flag}")
         rows = table_status(name, out, quick=bool(getattr(args, "quick", False)),
                             seed=int(getattr(args, "seed", 0) or 0), only=tuple(getattr(args, "cells", None) or ()))
         print(f"{name} in {out}:" if out.is_dir() else f"{name}: {out} does not exist (yet): no cell has started")
         print(format_status(rows, markdown=bool(getattr(args, "markdown", False))))
         return 0
     cells = Cells(resume=bool(getattr(args, "resume", False)), only=tuple(getattr(args, "cells", None) or ()),
-                  verbose=True)
+                  verbose=True, jobs=getattr(args, "jobs", None) or 1, threads=getattr(args, "threads", None))
     result = run_experiment(name, quick=bool(getattr(args, "quick", False)),
                             seed=int(getattr(args, "seed", 0) or 0), out=out, cells=cells)
     print(format_summary(result))
