@@ -24,6 +24,7 @@ def test_quick_run_writes_result_with_paper_numbers(name, tmp_path, capsys):
     assert measured and measured.keys() == paper.keys()
     assert all(isinstance(v, float) and math.isfinite(v) for v in measured.values())
     assert all(0 < v <= 100 for v in paper.values())
+    assert saved["figures"] == ["cells.png"] and (tmp_path / "cells.png").stat().st_size > 10_000
     if name in NOT_REPRODUCED_QUICK:
         assert "NOT REPRODUCED" in " ".join(saved["notes"])
     else:
@@ -45,6 +46,7 @@ def _resume_reads_finished_cells_back(name, out, measured, capsys):
     er = [k for k in measured if k.endswith("/E-RIDER")]
     assert part["measured"]["test_acc"] == {k: measured[k] for k in er} and len(er) < len(measured)
     assert not part["passed"] and part["checks"] == [] and "partial run" in part["notes"][0]
+    assert not part.get("figures")  # the table's figure is drawn by the run that has every cell
     capsys.readouterr()
     assert main(["reproduce", name, "--quick", "--resume", "--cells", "*/TT-v2", "--out", str(out)]) == 1
     assert "fcn/mean=0/std=0.05/TT-v2: resumed analog run at epoch 4" in capsys.readouterr().out  # cells report

@@ -16,6 +16,7 @@ def test_quick_table_passes_and_reports_paper_numbers(name, tmp_path):
     measured, paper = saved["measured"]["test_acc"], saved["measured"]["paper_test_acc"]
     assert measured.keys() == paper.keys() and len(measured) == 4
     assert (tmp_path / "digital" / "training.png").exists()
+    assert saved["figures"] == ["cells.png"] and (tmp_path / "cells.png").stat().st_size > 10_000
 
 
 def test_full_mode_uses_the_papers_settings():

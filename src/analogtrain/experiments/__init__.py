@@ -204,7 +204,40 @@ def run_cells(cells, out: Path, selection: Cells = Cells()) -> tuple[dict, dict]
     result = {"settings": settings, "measured": {"test_acc": acc, "paper_test_acc": paper, "metrics_files": files}}
     if skipped:
         raise PartialTable(result, skipped)
+    result["figures"] = [plot_cells(out / "cells.png", {k: folder_of[k] for k in acc}, paper)]
     return acc, result
+
+
+def _test_curve(folder: Path) -> tuple[list, list]:
+    rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    rows = [r for r in rows if r.get("run") == "analog"]
+    return [r["epoch"] for r in rows], [r["test_acc"] for r in rows]
+
+
+def plot_cells(path: Path, folders: dict, paper: dict) -> str:
+    """Test accuracy per epoch of each cell (``folders``: name -> folder), one panel per group (the part of
+    the name before its first '/'), with the paper's number as a star at the cell's last epoch; returns
+    the file name."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups: dict[str, list] = {}
+    for key in folders:
+        groups.setdefault(key.split("/", 1)[0] if "/" in key else "", []).append(key)
+    fig, axes = plt.subplots(1, len(groups), figsize=(6.5 * len(groups), 4.6), squeeze=False)
+    for ax, (group, keys) in zip(axes[0], groups.items()):
+        colors = plt.get_cmap("tab10" if len(keys) <= 10 else "tab20")
+        for i, key in enumerate(keys):
+            epochs, accs = _test_curve(folders[key])
+            label = key[len(group) + 1:] if group else key
+            ax.plot(epochs, accs, color=colors(i), lw=1.2, label=label)
+            ax.plot([epochs[-1]], [paper[key]], marker="*", ms=11, color=colors(i), ls="none")
+        ax.set(xlabel="epoch", ylabel="test accuracy (%)", title=(group + ": " if group else "") +
+               "measured (lines) and paper (stars)")
+        ax.legend(fontsize=7, ncol=2 if len(keys) > 6 else 1)
+    return save_figure(fig, path)
 
 
 def train_cell(key: str, cfg, folder: Path, resume: bool, verbose: bool, threads: int | None = None) -> dict | None:

@@ -67,6 +67,7 @@ def run_fcn(quick: bool, seed: int, out: Path, selection: Cells = Cells()) -> di
     return {
         "settings": t["settings"],
         "measured": t["measured"],
+        "figures": t["figures"],
         "tolerance": "quick: digital >= 75 %, tau 0.70 at least 10 points below digital, tau 0.78/0.80 >= 50 %; "
                      "full: digital >= 97 %, tau 0.70 at least 5 points below, tau 0.78/0.80 >= 90 %",
         "checks": checks,
@@ -83,6 +84,7 @@ def run_cnn(quick: bool, seed: int, out: Path, selection: Cells = Cells()) -> di
     return {
         "settings": t["settings"],
         "measured": t["measured"],
+        "figures": t["figures"],
         "tolerance": "digital >= 70 % (quick) / 98.5 % (full); every Analog SGD row at least 5 points below "
                      "digital (the paper: more than 6)",
         "checks": checks,
