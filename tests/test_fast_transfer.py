@@ -289,14 +289,28 @@ def test_perfect_periphery_reads_the_summed_weight_once(name, opts, dtype, monke
         alg.forward(torch.full((1, 5), float("nan")))
 
 
-def test_noisy_periphery_still_reads_every_array(monkeypatch):
+def test_mixed_read_summed_is_one_read_of_the_summed_weight_and_separate_reads_every_array(monkeypatch):
     from analogtrain.algorithms import make_algorithm
+    from analogtrain.io import mvm
 
-    alg = make_algorithm("multi-tile", 4, 3, TileConfig(device=make_device("reram-om")), seed=0, n_tiles=3)
+    tile = TileConfig(device=make_device("reram-om"))  # the default, noisy periphery
+    x = torch.rand(2, 3, generator=torch.Generator().manual_seed(0))
     calls = []
     monkeypatch.setattr(steps, "_term", lambda *a: calls.append(a) or TERM(*a))
-    alg.forward(torch.rand(2, 3, generator=torch.Generator().manual_seed(0)))
-    assert len(calls) == 3
+    alg = make_algorithm("multi-tile", 4, 3, tile, seed=0, n_tiles=3)
+    main = alg.mix()[0][1]
+    twin = torch.Generator().manual_seed(0)
+    twin.set_state(main.generator.get_state())
+    others = [t.generator.get_state() for _, t in alg.mix()[1:]]
+    expected = mvm(alg.weight, x, main.config.forward, twin)  # aihwkit's read of a compound: one MVM
+    assert torch.equal(alg.forward(x), expected) and calls == []
+    assert torch.equal(main.generator.get_state(), twin.get_state())
+    assert all(torch.equal(t.generator.get_state(), s) for (_, t), s in zip(alg.mix()[1:], others))
+    separate = make_algorithm("multi-tile", 4, 3, tile, seed=0, n_tiles=3, mixed_read="separate")
+    separate.forward(x)
+    assert len(calls) == 3  # one MVM per array, each through its own periphery
+    with pytest.raises(ConfigError, match="mixed_read"):
+        make_algorithm("tiki-taka", 4, 3, tile, mixed_read="both")
 
 
 @pytest.mark.parametrize("opts", list(BUFFER_OPTIONS), ids=list(BUFFER_OPTIONS))

@@ -49,7 +49,8 @@ import numpy as np
 import torch
 
 from .. import rng
-from ..errors import ConfigError, check_choice, check_finite, check_range
+from ..errors import ConfigError, check_choice, check_range
+from ..io import IOConfig, mvm
 from ..tile import AnalogTile, TileConfig
 
 
@@ -455,6 +456,9 @@ def _exact_read(t, direction: str) -> bool:
     return isinstance(t, torch.Tensor) or getattr(t.config, direction).is_perfect
 
 
+MIXED_READS = ("summed", "separate")  # how an effective weight of several arrays is read (ArrayAlgorithm._mixed)
+
+
 class ArrayAlgorithm:
     """Named analog arrays + digital buffers + counters, with the algorithm interface of ``sgd.py``.
 
@@ -544,16 +548,27 @@ class ArrayAlgorithm:
         return w
 
     def _mixed(self, v: torch.Tensor, direction: str) -> torch.Tensor:
-        # A weighted sum of arrays read through one periphery: each array does its own MVM (with its
-        # own converters and noise) and the outputs are combined digitally with the coefficients, as
-        # aihwkit does for its compound devices; a zero coefficient costs no read.
+        """``v`` through the effective weight ``sum_i c_i M_i`` (``mix()``); a zero coefficient costs no read.
+
+        Option ``mixed_read`` (``MIXED_READS``): ``summed`` (default) reads the summed weight as one array
+        through the periphery of the first array of ``mix()`` (the main one), with one set of converters
+        and one noise draw, as aihwkit's compound devices do (they reduce their devices to one weight,
+        ``reduceToWeights``, before each MVM; P3 and P5 ran on them); ``separate`` gives each array its own
+        MVM through its own periphery and combines the outputs digitally (a chip with one ADC per array).
+        Where every read is exact the two agree up to float rounding, and the one product is used.
+        """
         terms = [(c, t) for c, t in self.mix() if not _is_zero(c)]
-        if len(terms) > 1 and all(_exact_read(t, direction) for _, t in terms):
-            # Every read is an exact matmul, so one product with the summed weight is the same sum of
-            # products (up to float rounding) at the cost of one (P3's multi-tile nets: N+1 reads -> 1).
-            check_finite("d" if direction == "backward" else "x", v)
+        if len(terms) == 1:
+            return _term(*terms[0], v, direction)
+        tiles = [t for _, t in terms if not isinstance(t, torch.Tensor)]
+        if tiles and self.opts.get("mixed_read", "summed") == "summed" or all(
+                _exact_read(t, direction) for _, t in terms):
             w = self.weight
-            return (v.to(w.dtype) @ (w.T if direction == "forward" else w)).to(v.dtype)
+            main = tiles[0] if tiles else None
+            cfg = IOConfig.perfect() if main is None else getattr(main.config, direction)
+            y = mvm(w, v.to(w.dtype), cfg, None if main is None else main.generator,
+                    transpose=direction == "backward", name="d" if direction == "backward" else "x")
+            return y.to(v.dtype)
         out = None
         for c, t in terms:
             y = _term(c, t, v, direction)

@@ -31,8 +31,9 @@ Defaults (1, scaled; 1, scaled) make the layer lr both the fast and the transfer
 setting "fast lr 0.01 absolute, transfer lr = the SGD lr 0.05" is ``fast_lr = 0.01,
 scale_fast_lr = false, transfer_lr = 1, scale_transfer_lr = true`` with optimizer lr 0.05.
 
-Forward/backward see ``W + gamma P``: each array does its own MVM through its own periphery and
-the outputs are summed digitally with weights 1 and gamma (no read of P when gamma = 0).
+Forward/backward see ``W + gamma P``, read as one array through W's periphery (``mixed_read =
+"summed"``, aihwkit's compound read) or as two MVMs, each through its array's own periphery, summed
+digitally with weights 1 and gamma (``"separate"``); no read of P when gamma = 0.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ from __future__ import annotations
 import torch
 
 from ..errors import ConfigError
-from .steps import ArrayAlgorithm, Gradient, Option, next_columns, pulse_gradient, read_columns, transfer_columns
+from .steps import (MIXED_READS, ArrayAlgorithm, Gradient, Option, next_columns, pulse_gradient, read_columns,
+                    transfer_columns)
 from .zero_shift import MODES, calibrate
 
 RESIDUAL_OPTIONS = {
@@ -54,6 +56,7 @@ RESIDUAL_OPTIONS = {
     "calibration": Option("none", choices=("none", "zero-shift")),  # of P, at build time
     "calibration_pulses": Option(1000, lo=0),
     "calibration_mode": Option("random", choices=MODES),
+    "mixed_read": Option("summed", choices=MIXED_READS),  # how W + gamma P is read (ArrayAlgorithm._mixed)
 }
 
 
