@@ -226,6 +226,8 @@ def test_jobs_and_threads_are_checked(tmp_path, capsys):
     for bad in (dict(jobs=0), dict(jobs=1.5), dict(threads=0)):
         with pytest.raises(ConfigError, match="--jobs|--threads"):
             Cells(**bad)
+    assert main(["reproduce", "p5-tables", "--quick", "--jobs", "0", "--out", str(tmp_path)]) == 2
+    assert "--jobs = 0 must be a whole number of at least 1" in capsys.readouterr().err
     assert main(["reproduce", "p5-tables", "--status", "--jobs", "2", "--out", str(tmp_path)]) == 2
     assert "drop --jobs" in capsys.readouterr().err
     assert main(["reproduce", "p1-fig1", "--quick", "--jobs", "2", "--out", str(tmp_path)]) == 2

@@ -496,7 +496,7 @@ def cli_reproduce(args) -> int:
         print(format_status(rows, markdown=bool(getattr(args, "markdown", False))))
         return 0
     cells = Cells(resume=bool(getattr(args, "resume", False)), only=tuple(getattr(args, "cells", None) or ()),
-                  verbose=True, jobs=getattr(args, "jobs", None) or 1, threads=getattr(args, "threads", None))
+                  verbose=True, jobs=1 if getattr(args, "jobs", None) is None else args.jobs, threads=getattr(args, "threads", None))
     result = run_experiment(name, quick=bool(getattr(args, "quick", False)),
                             seed=int(getattr(args, "seed", 0) or 0), out=out, cells=cells)
     print(format_summary(result))
