@@ -232,3 +232,17 @@ def test_jobs_and_threads_are_checked(tmp_path, capsys):
     assert "drop --jobs" in capsys.readouterr().err
     assert main(["reproduce", "p1-fig1", "--quick", "--jobs", "2", "--out", str(tmp_path)]) == 2
     assert "no training cells to resume, select or run in parallel" in capsys.readouterr().err
+
+
+def test_a_diverged_cell_ends_reproduce_with_a_message_not_a_traceback(tmp_path, capsys, monkeypatch):
+    from analogtrain import train as train_mod
+    from analogtrain.cli import main
+    from analogtrain.errors import TrainingDiverged
+
+    def diverge(cfg, out, **kw):
+        raise TrainingDiverged(f"analog run: loss became nan at epoch 2, batch 7; the last good checkpoint is {out}")
+
+    monkeypatch.setattr(train_mod, "train", diverge)
+    assert main(["reproduce", "p5-tables", "--quick", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: training diverged: analog run: loss became nan at epoch 2") and "Traceback" not in err

@@ -12,7 +12,7 @@ import os
 import sys
 
 from .config import parse_sets
-from .errors import ConfigError
+from .errors import ConfigError, TrainingDiverged
 
 
 # ---- device -----------------------------------------------------------------------------------------
@@ -72,7 +72,7 @@ def _reproduce(args) -> int:
 # ---- train ------------------------------------------------------------------------------------------
 def _train(args) -> int:
     from .config import build_config
-    from .train import TrainingDiverged, train
+    from .train import train
 
     sets = parse_sets(args.set)
     if args.data_dir:
@@ -80,11 +80,7 @@ def _train(args) -> int:
     cfg = build_config(args.config, sets)
     print(f"training {cfg.model} on {cfg.dataset} with {cfg.algorithm} on {cfg.device} "
           f"({cfg.epochs} epochs, batch {cfg.batch}, lr {cfg.lr}) -> {args.out}")
-    try:
-        summary = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
-    except TrainingDiverged as exc:
-        print(f"error: training diverged: {exc}", file=sys.stderr)
-        return 1
+    summary = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
     if summary["interrupted"]:
         return 130
     line = f"test accuracy: {cfg.algorithm} {summary['analog']['test_acc']:.2f}%"
@@ -162,6 +158,9 @@ def main(argv=None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except TrainingDiverged as exc:  # a run (or a reproduction's cell) whose loss became NaN or inf
+        print(f"error: training diverged: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt as exc:  # a reproduction's training cell was stopped with Ctrl-C
         print(str(exc) or "interrupted", file=sys.stderr)
         return 130

@@ -15,6 +15,10 @@ class ConfigError(ValueError):
     """A configuration field (device, periphery, tile, algorithm, CLI option) has a bad value."""
 
 
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or inf; the last good checkpoint was kept."""
+
+
 def check_range(
     field: str,
     value: float,

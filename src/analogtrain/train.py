@@ -37,7 +37,7 @@ from . import checkpoint
 from .config import TrainConfig, build_config, save_config
 from .data import batches, epoch_generator, load_dataset
 from .devices import make_device
-from .errors import ConfigError
+from .errors import ConfigError, TrainingDiverged
 from .io import IOConfig
 from .models import build_model
 from .nn import AnalogLayerConfig, AnalogOptimizer, analog_layers
@@ -53,10 +53,6 @@ def set_threads(n: int) -> None:
         raise ConfigError(f"--threads = {n} must be at least 1")
     torch.set_num_threads(n)
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or inf; the last good checkpoint was kept."""
 
 
 class _StopFlag:
