@@ -12,7 +12,7 @@ A ``resumable`` experiment (a table whose cells are long training runs, one fold
 :func:`run_cells`) takes a fourth argument, a :class:`Cells`: with ``resume`` each cell continues from
 its checkpoints and a finished cell is read back instead of trained again; ``only`` restricts the run
 to some cells (so that several processes can fill one table), and such a partial run writes what it
-measured without a verdict.
+measured without a verdict; ``jobs`` trains several cells at once in worker processes.
 """
 
 from __future__ import annotations
