@@ -157,7 +157,13 @@ def test_status_reports_each_cell_without_training(tmp_path, capsys):
     assert "partial" in printed and "0.2 h" in printed
     assert "1 of 2 cell(s) done; the partial ones need about 0.2 h more at their pace so far" in printed
     assert main(["reproduce", "p5-tables", "--quick", "--markdown", "--out", str(tmp_path)]) == 2
-    assert "--markdown formats the --status table; add --status" in capsys.readouterr().err
+    assert "--markdown goes with --status; add --status" in capsys.readouterr().err
+    png = tmp_path / "so-far.png"
+    assert main(["reproduce", "p5-tables", "--quick", "--status", "--plot", str(png), "--out", str(tmp_path)]) == 0
+    assert png.stat().st_size > 10_000 and f"figure: {png}" in capsys.readouterr().out
+    assert main(["reproduce", "p5-tables", "--quick", "--status", "--plot", str(png), "--out",
+                 str(tmp_path / "empty")]) == 2
+    assert "has finished an epoch yet" in capsys.readouterr().err
     assert main(["reproduce", "p5-tables", "--status", "--resume", "--out", str(tmp_path)]) == 2
     assert "--status reports on a table and trains nothing; drop --resume" in capsys.readouterr().err
     assert main(["reproduce", "p5-tables", "--quick", "--status", "--out", str(tmp_path / "typo")]) == 0

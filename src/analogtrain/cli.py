@@ -141,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "not started, other config), epochs so far, last and best test accuracy next to the "
                           "paper's, and hours left")
     rep.add_argument("--markdown", action="store_true", help="with --status: print the table as Markdown")
+    rep.add_argument("--plot", metavar="FILE.png",
+                     help="with --status: draw the test accuracy per epoch of every started cell so far")
     rep.set_defaults(func=_reproduce)
     return parser
 

@@ -214,10 +214,10 @@ def _test_curve(folder: Path) -> tuple[list, list]:
     return [r["epoch"] for r in rows], [r["test_acc"] for r in rows]
 
 
-def plot_cells(path: Path, folders: dict, paper: dict) -> str:
+def plot_cells(path: Path, folders: dict, paper: dict, ends: dict | None = None) -> str:
     """Test accuracy per epoch of each cell (``folders``: name -> folder), one panel per group (the part of
-    the name before its first '/'), with the paper's number as a star at the cell's last epoch; returns
-    the file name."""
+    the name before its first '/'), with the paper's number as a star at the cell's last epoch (or at
+    ``ends[name]``, the epochs a partial cell will run); returns the file name."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -232,8 +232,10 @@ def plot_cells(path: Path, folders: dict, paper: dict) -> str:
         for i, key in enumerate(keys):
             epochs, accs = _test_curve(folders[key])
             label = key[len(group) + 1:] if group else key
-            ax.plot(epochs, accs, color=colors(i), lw=1.2, label=label)
-            ax.plot([epochs[-1]], [paper[key]], marker="*", ms=11, color=colors(i), ls="none")
+            ax.plot(epochs, accs, color=colors(i), lw=1.2, label=label, marker="o" if len(epochs) < 3 else None,
+                    ms=3)
+            end = (ends or {}).get(key, epochs[-1])
+            ax.plot([end], [paper[key]], marker="*", ms=11, color=colors(i), ls="none")
         ax.set(xlabel="epoch", ylabel="test accuracy (%)", title=(group + ": " if group else "") +
                "measured (lines) and paper (stars)")
         ax.legend(fontsize=7, ncol=2 if len(keys) > 6 else 1)
@@ -484,8 +486,9 @@ def cli_reproduce(args) -> int:
         return 0
     out = getattr(args, "out", None)
     out = Path(out) if out is not None else Path("runs") / name
-    if getattr(args, "markdown", False) and not getattr(args, "status", False):
-        raise ConfigError("--markdown formats the --status table; add --status")
+    for flag in ("markdown", "plot"):
+        if getattr(args, flag, None) and not getattr(args, "status", False):
+            raise ConfigError(f"--{flag} goes with --status; add --status")
     if getattr(args, "status", False):
         for flag in ("resume", "jobs"):
             if getattr(args, flag, None):
@@ -494,6 +497,14 @@ def cli_reproduce(args) -> int:
                             seed=int(getattr(args, "seed", 0) or 0), only=tuple(getattr(args, "cells", None) or ()))
         print(f"{name} in {out}:" if out.is_dir() else f"{name}: {out} does not exist (yet): no cell has started")
         print(format_status(rows, markdown=bool(getattr(args, "markdown", False))))
+        plot = getattr(args, "plot", None)
+        if plot:
+            started = [r for r in rows if r["epoch"] > 0 and r["state"] != "unreadable"]
+            if not started:
+                raise ConfigError(f"--plot: no cell of {name} in {out} has finished an epoch yet")
+            plot_cells(Path(plot), {r["cell"]: Path(r["folder"]) for r in started},
+                       {r["cell"]: r["paper_test_acc"] for r in started}, {r["cell"]: r["epochs"] for r in started})
+            print(f"figure: {plot}")
         return 0
     cells = Cells(resume=bool(getattr(args, "resume", False)), only=tuple(getattr(args, "cells", None) or ()),
                   verbose=True, jobs=1 if getattr(args, "jobs", None) is None else args.jobs, threads=getattr(args, "threads", None))
