@@ -95,6 +95,16 @@ def test_state_dict_round_trip_continues_bit_for_bit(name):
     assert _snapshot(a) == _snapshot(b)
 
 
+def test_a_state_written_under_other_options_is_refused_by_name():
+    cfg = TileConfig(device=make_device("soft-bounds"))  # noisy periphery: the two reads differ
+    old = make_algorithm("erider", OUT, IN, cfg, seed=0, mixed_read="separate")
+    state = old.state_dict()
+    with pytest.raises(ConfigError, match="mixed_read: 'separate' there, 'summed' now"):
+        make_algorithm("erider", OUT, IN, cfg, seed=0).load_state_dict(state)
+    del state["options"]  # a state from before options were saved is taken as it is
+    make_algorithm("erider", OUT, IN, cfg, seed=0).load_state_dict(state)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_seeded_runs_repeat_exactly(name):
     runs = []

@@ -603,12 +603,19 @@ class ArrayAlgorithm:
             "buffers": {k: b.clone() for k, b in self.buffers.items()},
             "counters": dict(self.counters),
             "generator": self.generator.get_state(),
+            "options": dict(self.opts),  # resolved, defaults included: a later change of a default shows
         }
 
     def load_state_dict(self, state: dict) -> None:
         if set(state["tiles"]) != set(self.tiles) or set(state["buffers"]) != set(self.buffers):
             raise ConfigError(f"state holds arrays {sorted(state['tiles'])} and buffers {sorted(state['buffers'])}; "
                               f"{self.name} has {sorted(self.tiles)} and {sorted(self.buffers)}")
+        saved = state.get("options")  # absent in states written before options were saved
+        if saved is not None and saved != self.opts:
+            diff = "; ".join(f"{k}: {saved.get(k, '(unset)')!r} there, {self.opts.get(k, '(unset)')!r} now"
+                             for k in sorted(set(saved) | set(self.opts)) if saved.get(k) != self.opts.get(k))
+            raise ConfigError(f"the {self.name} state was written under other options ({diff}); continuing it "
+                              "would change the run mid-way: pass the same options, or start a new run")
         for k, t in self.tiles.items():
             t.load_state_dict(state["tiles"][k])
         for k in self.buffers:
