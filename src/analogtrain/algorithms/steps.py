@@ -465,7 +465,8 @@ class ArrayAlgorithm:
     A subclass defines ``name``, ``OPTIONS`` (name -> ``Option``), ``make`` (build its arrays and
     buffers into ``self``), ``mix()`` (the terms ``(coefficient, tile)`` of the effective weight),
     ``program`` and ``update(grad: Gradient, lr)``.  Everything in ``tiles``, ``buffers``,
-    ``counters`` and ``generator`` is checkpointed.
+    ``counters`` and ``generator`` is checkpointed, with the resolved options (``load_state_dict`` refuses a
+    state written under other ones).
 
     ``ideal_options``: options under which the algorithm needs no device asymmetry to converge on a
     symmetric device (the shared invariant tests use them; e.g. Tiki-Taka with gamma = 0 relies on
@@ -561,8 +562,8 @@ class ArrayAlgorithm:
         if len(terms) == 1:
             return _term(*terms[0], v, direction)
         tiles = [t for _, t in terms if not isinstance(t, torch.Tensor)]
-        if tiles and self.opts.get("mixed_read", "summed") == "summed" or all(
-                _exact_read(t, direction) for _, t in terms):
+        summed = bool(tiles) and self.opts.get("mixed_read", "summed") == "summed"
+        if summed or all(_exact_read(t, direction) for _, t in terms):
             w = self.weight
             main = tiles[0] if tiles else None
             cfg = IOConfig.perfect() if main is None else getattr(main.config, direction)
