@@ -81,11 +81,9 @@ class Cells:
     threads: int | None = None  # torch/numba threads per cell (None: as set, or the cores shared out among jobs)
 
     def __post_init__(self):
-        if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or self.jobs < 1:
-            raise ConfigError(f"--jobs = {self.jobs!r} must be a whole number of at least 1")
-        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
-                                         or self.threads < 1):
-            raise ConfigError(f"--threads = {self.threads!r} must be a whole number of at least 1")
+        for flag, v in (("jobs", self.jobs), ("threads", 1 if self.threads is None else self.threads)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"--{flag} = {v!r} must be a whole number of at least 1")
 
     def wanted(self, key: str) -> bool:
         return not self.only or any(fnmatch.fnmatchcase(key, p) for p in self.only)
@@ -507,7 +505,8 @@ def cli_reproduce(args) -> int:
             print(f"figure: {plot}")
         return 0
     cells = Cells(resume=bool(getattr(args, "resume", False)), only=tuple(getattr(args, "cells", None) or ()),
-                  verbose=True, jobs=1 if getattr(args, "jobs", None) is None else args.jobs, threads=getattr(args, "threads", None))
+                  verbose=True, jobs=1 if getattr(args, "jobs", None) is None else args.jobs,
+                  threads=getattr(args, "threads", None))
     result = run_experiment(name, quick=bool(getattr(args, "quick", False)),
                             seed=int(getattr(args, "seed", 0) or 0), out=out, cells=cells)
     print(format_summary(result))
