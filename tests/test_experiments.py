@@ -246,3 +246,66 @@ def test_a_diverged_cell_ends_reproduce_with_a_message_not_a_traceback(tmp_path,
     assert main(["reproduce", "p5-tables", "--quick", "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: training diverged: analog run: loss became nan at epoch 2") and "Traceback" not in err
+
+
+# --- several seeds at once ----------------------------------------------------------------------------------
+
+
+def test_parse_seeds_reads_lists_and_ranges_and_names_a_bad_part():
+    from analogtrain.experiments import parse_seeds
+
+    assert parse_seeds("0,1,2") == [0, 1, 2] and parse_seeds("0-2") == [0, 1, 2]
+    assert parse_seeds("3, 0-1,1,7") == [3, 0, 1, 7]  # in order, each once
+    for bad in ("x", "2-0", "-1", "0,,1", "1.5"):
+        with pytest.raises(ConfigError, match="is not a seed .* e.g. --seeds 0,1,2"):
+            parse_seeds(bad)
+
+
+def test_run_seeds_runs_each_seed_and_reports_mean_std_and_checks(tmp_path):
+    from analogtrain.experiments import run_seeds
+
+    res = run_seeds("p1-fig4", [0, 2], quick=True, out=tmp_path)
+    per_seed = {s: json.loads((tmp_path / f"seed-{s}" / "result.json").read_text()) for s in (0, 2)}
+    assert per_seed[2]["seed"] == 2
+    single = run_experiment("p1-fig4", quick=True, seed=2, out=tmp_path / "single")
+    assert single["measured"] == per_seed[2]["measured"]  # a seed's run is the one-seed run, bit for bit
+    a, b = (per_seed[s]["measured"]["right_min_over_digital"] for s in (0, 2))
+    m = res["measured"]["right_min_over_digital"]
+    assert a != b and m["n"] == 2 and m["mean"] == pytest.approx((a + b) / 2)
+    assert m["std"] == pytest.approx(abs(a - b) / math.sqrt(2)) and (m["min"], m["max"]) == (min(a, b), max(a, b))
+    assert res["passed"] and res["passed_seeds"] == [0, 2] and res["seeds"] == [0, 2]
+    check = res["checks"][0]
+    assert check["values"] == {"0": per_seed[0]["checks"][0]["value"], "2": per_seed[2]["checks"][0]["value"]}
+    assert json.loads((tmp_path / "result.json").read_text()) == res
+
+
+def test_a_seed_that_fails_fails_the_run_and_is_named(tmp_path, monkeypatch, capsys):
+    from analogtrain.cli import main
+    from analogtrain.experiments import Experiment, check
+
+    def run(quick, seed, out):  # passes on even seeds only
+        return {"measured": {"x": float(seed)}, "checks": [check("x is even", seed % 2, "<", 1)]}
+
+    monkeypatch.setitem(EXPERIMENTS, "toy-seeds", Experiment("toy-seeds", "toy", "even seeds", "none", run))
+    assert main(["reproduce", "toy-seeds", "--seeds", "0-3", "--out", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "x  1.5 +- 1.291  [0, 3]" in out and "2/4  x is even" in out
+    assert "FAILED on seed(s) 1, 3 (2 of 4 passed)" in out
+    res = json.loads((tmp_path / "result.json").read_text())
+    assert res["passed"] is False and res["passed_seeds"] == [0, 2]
+    assert main(["reproduce", "toy-seeds", "--seeds", "0,2", "--out", str(tmp_path)]) == 0
+    assert "PASSED on every seed" in capsys.readouterr().out
+
+
+def test_seeds_flag_errors_and_status_per_seed(tmp_path, capsys):
+    from analogtrain.cli import main
+
+    assert main(["reproduce", "p1-fig4", "--quick", "--seed", "1", "--seeds", "0-2", "--out", str(tmp_path)]) == 2
+    assert "give --seed S (one run) or --seeds LIST" in capsys.readouterr().err
+    assert main(["reproduce", "p1-fig4", "--quick", "--seeds", "0-x", "--out", str(tmp_path)]) == 2
+    assert "--seeds '0-x': '0-x' is not a seed" in capsys.readouterr().err
+    assert main(["reproduce", "p5-tables", "--status", "--seeds", "0,1", "--plot", "f.png", "--out", str(tmp_path)]) == 2
+    assert "--plot draws one seed's cells" in capsys.readouterr().err
+    assert main(["reproduce", "p5-tables", "--quick", "--status", "--seeds", "0,1", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("does not exist (yet)") == 2 and "seed 1:" in out and str(tmp_path / "seed-1") in out

@@ -124,7 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("name", nargs="?", metavar="NAME", help="experiment name (see --list)")
     rep.add_argument("--list", action="store_true", help="list the experiments")
     rep.add_argument("--quick", action="store_true", help="short smoke-test version")
-    rep.add_argument("--seed", type=int, default=0)
+    rep.add_argument("--seed", type=int, help="the run's seed (default 0)")
+    rep.add_argument("--seeds", metavar="LIST",
+                     help="one run per seed (e.g. 0,1,2 or 0-2), each into OUT/seed-S, and OUT/result.json with "
+                          "every measured number as mean +- std [min, max] over the seeds")
     rep.add_argument("--threads", type=int, metavar="N", help=THREADS_HELP)
     rep.add_argument("--out", metavar="DIR", help="output directory (default runs/NAME)")
     rep.add_argument("--resume", action="store_true",

@@ -420,6 +420,75 @@ def run_experiment(name: str, quick: bool = False, seed: int = 0, out=None, cell
     return _jsonable(result)
 
 
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"``, ``"0-4"`` or a mix (``"0-2,7"``) as a list of distinct seeds, in order."""
+    seeds = []
+    for part in str(text).split(","):
+        lo, sep, hi = part.strip().partition("-")
+        try:
+            span = range(int(lo), int(hi) + 1) if sep else [int(lo)]
+        except ValueError:
+            span = []
+        if not span or min(span) < 0:
+            raise ConfigError(f"--seeds {text!r}: {part.strip()!r} is not a seed (a whole number >= 0) or a range "
+                              "of them (a-b with a <= b); e.g. --seeds 0,1,2 or --seeds 0-2")
+        seeds += [s for s in span if s not in seeds]
+    return seeds
+
+
+def _spread(values: list) -> dict:
+    """Mean, sample standard deviation (n - 1; 0 for one value), min and max of ``values``, and n."""
+    v = np.asarray(values, dtype=np.float64)
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+            "min": float(v.min()), "max": float(v.max()), "n": len(v)}
+
+
+def run_seeds(name: str, seeds, quick: bool = False, out=None, cells: Cells | None = None,
+              log: Callable[[str], None] = lambda line: None) -> dict:
+    """Run experiment ``name`` once per seed, each into ``out/seed-S`` with its own ``result.json`` and
+    verdict, then write ``out/result.json`` with what the seeds show together: every number the runs
+    measured as mean, sample std, min and max over the seeds (``measured``; e.g. a table's per-cell test
+    accuracy next to the paper's, which report means of 3 runs), each check's values and how many seeds
+    passed it, and ``passed`` only if every seed passed.  ``cells`` applies to each seed's table (so
+    ``--resume`` continues every seed's cells).  ``log`` gets a line as each seed starts and ends."""
+    seeds = [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ConfigError(f"seeds {seeds} must be distinct whole numbers >= 0, at least one")
+    exp = get_experiment(name)
+    out = make_dir(out if out is not None else Path("runs") / name)
+    t0 = time.perf_counter()
+    runs = {}
+    for s in seeds:
+        log(f"seed {s}: running into {out / f'seed-{s}'}")
+        runs[s] = run_experiment(name, quick=quick, seed=s, out=out / f"seed-{s}", cells=cells)
+        log(f"seed {s}: {'PASSED' if runs[s]['passed'] else 'FAILED'} ({runs[s]['seconds']:.1f} s)")
+    values: dict = {}
+    for r in runs.values():
+        for key, v in _flatten(r["measured"]):
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                values.setdefault(key, []).append(v)
+    checks: dict = {}
+    for s, r in runs.items():
+        for c in r["checks"]:
+            row = checks.setdefault(c["name"], {"name": c["name"], "relation": c["relation"], "bound": c["bound"],
+                                                "values": {}, "passed_seeds": []})
+            row["values"][s] = c["value"]
+            if c["passed"]:
+                row["passed_seeds"].append(s)
+    result = {
+        "experiment": exp.name, "title": exp.title, "source": exp.source, "claim": exp.claim,
+        "seeds": seeds, "quick": bool(quick),
+        "measured": {key: _spread(v) for key, v in values.items()},
+        "checks": list(checks.values()),
+        "passed_seeds": [s for s, r in runs.items() if r["passed"]],
+        "passed": all(r["passed"] for r in runs.values()),
+        "results": {s: f"seed-{s}/result.json" for s in seeds},
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    write_json_atomic(out / "result.json", result)
+    return _jsonable(result)
+
+
 # ---- command line --------------------------------------------------------------------------------
 def _fmt(v) -> str:
     if isinstance(v, float):
@@ -461,16 +530,50 @@ def format_summary(result: dict) -> str:
     return "\n".join(lines)
 
 
+def format_seeds_summary(result: dict) -> str:
+    """:func:`run_seeds`' result: each number as mean +- std [min, max] over the seeds, each check's
+    value per seed and how many seeds passed it, and the verdict of every seed."""
+    seeds = result["seeds"]
+    lines = [f"{result['experiment']}: {result['title']}  ({result['source']})", f"claim: {result['claim']}", "",
+             f"measured over seeds {', '.join(map(str, seeds))} (mean +- std [min, max]):"]
+    rows = list(result["measured"].items())
+    width = max((len(k) for k, _ in rows), default=0)
+    lines += [f"  {k:<{width}}  {_fmt(m['mean'])} +- {_fmt(m['std'])}  [{_fmt(m['min'])}, {_fmt(m['max'])}]"
+              + (f"  (n = {m['n']})" if m["n"] != len(seeds) else "") for k, m in rows]
+    if result["checks"]:
+        lines += ["", "checks (seeds passed: value per seed):"]
+        w2 = max(len(c["name"]) for c in result["checks"])
+        for c in result["checks"]:
+            vals = ", ".join(_fmt(v) for v in c["values"].values())
+            lines.append(f"  {len(c['passed_seeds'])}/{len(c['values'])}  {c['name']:<{w2}}  {vals} "
+                         f"{c['relation']} {_fmt(c['bound'])}")
+    failed = [s for s in seeds if s not in result["passed_seeds"]]
+    verdict = "PASSED on every seed" if not failed else (
+        f"FAILED on seed(s) {', '.join(map(str, failed))} ({len(seeds) - len(failed)} of {len(seeds)} passed)")
+    lines += ["", f"{verdict}  ({'quick' if result['quick'] else 'full'}, {result['seconds']:.1f} s)"]
+    return "\n".join(lines)
+
+
 def list_experiments() -> list[Experiment]:
     return [EXPERIMENTS[k] for k in sorted(EXPERIMENTS)]
+
+
+def _print_status(name: str, out: Path, seed: int, args) -> list[dict]:
+    rows = table_status(name, out, quick=bool(getattr(args, "quick", False)), seed=seed,
+                        only=tuple(getattr(args, "cells", None) or ()))
+    print(f"{name} in {out}:" if out.is_dir() else f"{name}: {out} does not exist (yet): no cell has started")
+    print(format_status(rows, markdown=bool(getattr(args, "markdown", False))))
+    return rows
 
 
 def cli_reproduce(args) -> int:
     """``analogtrain reproduce``: ``args.list`` prints the experiments; else runs ``args.name``.
 
-    ``args`` has ``name`` (str or None), ``list`` (bool), ``quick`` (bool), ``seed`` (int), ``out``
-    (folder or None -> ``runs/<name>``), ``resume`` (bool) and ``cells`` (patterns or None).  Returns 0
-    if the experiment passed, 1 if it failed.
+    ``args`` has ``name`` (str or None), ``list`` (bool), ``quick`` (bool), ``seed`` (int or None: 0), or
+    ``seeds`` (text such as "0-2": one run per seed, :func:`run_seeds`), ``out`` (folder or None ->
+    ``runs/<name>``), ``resume`` (bool), ``cells`` (patterns or None), ``jobs``, ``threads`` and the
+    ``status`` / ``markdown`` / ``plot`` report flags.  Returns 0 if the experiment passed (on every seed), 1
+    if it failed.
     """
     name = getattr(args, "name", None)
     if getattr(args, "list", False) or name is None:
@@ -487,14 +590,23 @@ def cli_reproduce(args) -> int:
     for flag in ("markdown", "plot"):
         if getattr(args, flag, None) and not getattr(args, "status", False):
             raise ConfigError(f"--{flag} goes with --status; add --status")
+    seed = getattr(args, "seed", None)
+    seeds = parse_seeds(args.seeds) if getattr(args, "seeds", None) is not None else []
+    if seeds and seed is not None:
+        raise ConfigError("give --seed S (one run) or --seeds LIST (one run per seed), not both")
+    seed = int(seed or 0)
     if getattr(args, "status", False):
         for flag in ("resume", "jobs"):
             if getattr(args, flag, None):
                 raise ConfigError(f"--status reports on a table and trains nothing; drop --{flag}")
-        rows = table_status(name, out, quick=bool(getattr(args, "quick", False)),
-                            seed=int(getattr(args, "seed", 0) or 0), only=tuple(getattr(args, "cells", None) or ()))
-        print(f"{name} in {out}:" if out.is_dir() else f"{name}: {out} does not exist (yet): no cell has started")
-        print(format_status(rows, markdown=bool(getattr(args, "markdown", False))))
+        if seeds:  # one table per seed, from its folder out/seed-S
+            if getattr(args, "plot", None):
+                raise ConfigError("--plot draws one seed's cells: use --seed S --out DIR/seed-S instead of --seeds")
+            for s in seeds:
+                print(f"seed {s}:")
+                _print_status(name, out / f"seed-{s}", s, args)
+            return 0
+        rows = _print_status(name, out, seed, args)
         plot = getattr(args, "plot", None)
         if plot:
             started = [r for r in rows if r["epoch"] > 0 and r["state"] != "unreadable"]
@@ -507,8 +619,13 @@ def cli_reproduce(args) -> int:
     cells = Cells(resume=bool(getattr(args, "resume", False)), only=tuple(getattr(args, "cells", None) or ()),
                   verbose=True, jobs=1 if getattr(args, "jobs", None) is None else args.jobs,
                   threads=getattr(args, "threads", None))
-    result = run_experiment(name, quick=bool(getattr(args, "quick", False)),
-                            seed=int(getattr(args, "seed", 0) or 0), out=out, cells=cells)
+    quick = bool(getattr(args, "quick", False))
+    if seeds:
+        result = run_seeds(name, seeds, quick=quick, out=out, cells=cells, log=lambda line: print(line, flush=True))
+        print(format_seeds_summary(result))
+        print(f"result: {out / 'result.json'} (each seed's: {out}/seed-S/result.json)")
+        return 0 if result["passed"] else 1
+    result = run_experiment(name, quick=quick, seed=seed, out=out, cells=cells)
     print(format_summary(result))
     print(f"result: {out / 'result.json'}")
     for fig in result.get("figures", []):
@@ -526,6 +643,7 @@ def _discover() -> None:
 _discover()
 
 __all__ = [
-    "EXPERIMENTS", "Experiment", "check", "cli_reproduce", "format_status", "format_summary", "get_experiment",
-    "list_experiments", "register", "run_experiment", "table_status", "write_json_atomic",
+    "EXPERIMENTS", "Experiment", "check", "cli_reproduce", "format_seeds_summary", "format_status", "format_summary",
+    "get_experiment", "list_experiments", "parse_seeds", "register", "run_experiment", "run_seeds", "table_status",
+    "write_json_atomic",
 ]
