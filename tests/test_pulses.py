@@ -193,6 +193,29 @@ def _with_variations(name):
     return make_device(name, dw_min_dtod=0.2, up_down_dtod=0.05, w_max_dtod=0.2, w_min_dtod=0.2, dw_min_std=0.2)
 
 
+@pytest.mark.parametrize("threaded", [False, True], ids=["serial", "threaded"])
+def test_fast_kernel_equals_reference_with_one_and_many_draws_per_row_and_reused_scratch(threaded, monkeypatch):
+    """Rows whose update-BL management asks for one draw per line (the branch-free path, the usual case of
+    conv layers) beside rows of up to BL draws and silent rows; then the same shape again with other rows
+    silent, so the reused scratch arrays may hold the first call's masks: each call equals the reference."""
+    monkeypatch.setattr(pulses, "PARALLEL_MIN_MASKS", 0 if threaded else 10**12)
+    monkeypatch.setattr(pulses, "PARALLEL_MIN", 0 if threaded else 10**12)
+    p = VARIED.sample((24, 40), gen(1))
+    w = (torch.rand(24, 40, generator=gen(2)) - 0.5) * 0.5
+    cfg = UpdateConfig(bl=31)
+    for call, silent in enumerate(([3, 7], [0, 1, 2, 5])):
+        x, d = _signals(10 + call, 12, 40, 24, d_scale=0.3)
+        d = d * torch.logspace(-3.5, 0, 12).unsqueeze(1)  # bl = ceil(lr |x|max |d|max / dw_min): 1 up to 31
+        d[silent] = 0.0
+        bl = torch.clamp(torch.ceil(0.05 * x.abs().amax(1) * d.abs().amax(1) / VARIED.dw_min), 1, 31)
+        active = (x.abs().amax(1) > 0) & (d.abs().amax(1) > 0)
+        assert (bl[active] == 1).sum() >= 3 and (bl[active] > 1).sum() >= 3
+        ref = pulses.stochastic_update_reference(VARIED, p, w.clone(), x, d, 0.05, cfg, (20 + call, 30))
+        fast = pulses.stochastic_update_fast(VARIED, p, w.clone(), x, d, 0.05, cfg, (20 + call, 30))
+        assert ref[2] == fast[2] > 50
+        assert torch.equal(ref[1], fast[1]) and torch.equal(ref[0], fast[0])
+
+
 def _families():
     from analogtrain.devices import FAMILIES
 

@@ -375,6 +375,31 @@ def _pick(kernels, n_elements: int):
     return kernels[n_elements >= PARALLEL_MIN]
 
 
+@numba.njit(inline="always")
+def _line_masks(vals, sc, seed, ctr0, half, n_bl, masks, signs):
+    """Firing masks and signs of one sample's lines ``vals`` (its x or its d; probability ``sc * |v|``),
+    the first line's draws at counter ``ctr0``: ``firing_masks_reference``'s draws, line by line."""
+    if n_bl == 1:  # one draw per line (update-BL management's usual case): branch-free, so LLVM vectorises it
+        for i in range(vals.shape[0]):
+            v = np.float64(vals[i])
+            z = rng.hash_nb(seed, ctr0 + i * half)
+            masks[i] = np.int64(np.float64(z >> np.uint64(32)) * rng.TWO_POW_M32 < min(sc * abs(v), 1.0))
+            signs[i] = 1 if v > 0 else -1
+        return
+    for i in range(vals.shape[0]):
+        v = np.float64(vals[i])
+        pr = min(sc * abs(v), 1.0)
+        m = np.int64(0)
+        if pr > 0.0:
+            for t in range(n_bl):  # one hash gives the draws of pulses 2k (high bits) and 2k + 1 (low bits)
+                z = rng.hash_nb(seed, ctr0 + i * half + t // 2)
+                bits = z >> np.uint64(32) if t % 2 == 0 else z & np.uint64(0xFFFFFFFF)
+                if np.float64(bits) * rng.TWO_POW_M32 < pr:
+                    m |= np.int64(1) << np.int64(t)
+        masks[i] = m
+        signs[i] = 1 if v > 0 else -1
+
+
 def _plan_and_masks_py(x, d, lr, dw_min, max_bl, ublm, um, seed, mx, md, sx, sd, active_x, n_active):
     """``train_plan`` + ``firing_masks_reference`` fused (same float64 arithmetic, same draws).
 
@@ -392,33 +417,21 @@ def _plan_and_masks_py(x, d, lr, dw_min, max_bl, ublm, um, seed, mx, md, sx, sd,
         for j in range(n_out):
             d_max = max(d_max, abs(np.float64(d[b, j])))
         n_active[b] = 0
-        if not (x_max > 0.0 and d_max > 0.0):
-            mx[b, :] = 0
+        if not (x_max > 0.0 and d_max > 0.0):  # silent sample: no active inputs, and the kernel skips its rows
             md[b, :] = 0
             continue
         bl = min(max(np.ceil(lr * x_max * d_max / dw_min), 1.0), max_bl) if ublm else np.float64(max_bl)
         scale = np.sqrt(lr / (dw_min * bl))
         ratio = np.sqrt(d_max / x_max) if um else 1.0
-        sc_x, sc_d = scale * ratio, scale / ratio
-        for line in range(n_lines):
-            v = np.float64(x[b, line]) if line < n_in else np.float64(d[b, line - n_in])
-            pr = min((sc_x if line < n_in else sc_d) * abs(v), 1.0)
-            m = np.int64(0)
-            if pr > 0.0:
-                for t in range(int(bl)):
-                    z = rng.hash_nb(seed, (b * n_lines + line) * half + t // 2)
-                    bits = z >> np.uint64(32) if t % 2 == 0 else z & np.uint64(0xFFFFFFFF)
-                    if np.float64(bits) * rng.TWO_POW_M32 < pr:
-                        m |= np.int64(1) << np.int64(t)
-            if line < n_in:
-                mx[b, line] = m
-                sx[b, line] = 1 if v > 0 else -1
-                if m != 0:
-                    active_x[b, n_active[b]] = line
-                    n_active[b] += 1
-            else:
-                md[b, line - n_in] = m
-                sd[b, line - n_in] = 1 if v > 0 else -1
+        ctr0 = b * n_lines * half  # line l of sample b draws from counter (b * n_lines + l) * half on
+        _line_masks(x[b], scale * ratio, seed, ctr0, half, int(bl), mx[b], sx[b])
+        _line_masks(d[b], scale / ratio, seed, ctr0 + n_in * half, half, int(bl), md[b], sd[b])
+        k = 0
+        for i in range(n_in):
+            if mx[b, i] != 0:
+                active_x[b, k] = i
+                k += 1
+        n_active[b] = k
 
 
 _PLAN_AND_MASKS = _serial_and_parallel(_plan_and_masks_py, cache=True)
@@ -525,6 +538,23 @@ def _kernel_for(device: Device):
     return _KERNELS[cls]
 
 
+_SCRATCH: dict = {}
+
+
+def _scratch(b_count: int, n_in: int, n_out: int) -> tuple:
+    """The firing masks, signs and active-input lists of one update (every entry the kernels read is
+    written first), kept per shape: fresh megabyte arrays would cost a page fault per 4 kB on first touch.
+    Updates run one at a time in a process (the optimizer steps its layers in turn), so one set per shape."""
+    key = (b_count, n_in, n_out)
+    if key not in _SCRATCH:
+        if len(_SCRATCH) >= 32:  # a layer's shapes repeat every step; keep the set small if they do not
+            _SCRATCH.pop(next(iter(_SCRATCH)))
+        _SCRATCH[key] = (np.empty((b_count, n_in), dtype=np.int64), np.empty((b_count, n_out), dtype=np.int64),
+                         np.empty((b_count, n_in), dtype=np.int8), np.empty((b_count, n_out), dtype=np.int8),
+                         np.empty((b_count, n_in), dtype=np.int64), np.empty(b_count, dtype=np.int64))
+    return _SCRATCH[key]
+
+
 def stochastic_update_fast(
     device: Device, p: DeviceParams, w: torch.Tensor, x: torch.Tensor, d: torch.Tensor,
     lr: float, cfg: UpdateConfig, seeds: tuple[int, int],
@@ -536,12 +566,7 @@ def stochastic_update_fast(
     n_out, n_in = w.shape
     b_count = x.shape[0]
     xn, dn = x.contiguous().numpy(), d.contiguous().numpy()
-    mx = np.empty((b_count, n_in), dtype=np.int64)
-    md = np.empty((b_count, n_out), dtype=np.int64)
-    sx = np.empty((b_count, n_in), dtype=np.int8)
-    sd = np.empty((b_count, n_out), dtype=np.int8)
-    active_x = np.empty((b_count, n_in), dtype=np.int64)
-    n_active = np.empty(b_count, dtype=np.int64)
+    mx, md, sx, sd, active_x, n_active = _scratch(b_count, n_in, n_out)
     _PLAN_AND_MASKS[x.numel() + d.numel() >= PARALLEL_MIN_MASKS](xn, dn, float(lr), float(device.dw_min), cfg.bl, cfg.update_bl_management,
                        cfg.update_management, np.uint64(seeds[0]), mx, md, sx, sd, active_x, n_active)
     touched = np.zeros((n_out, n_in), dtype=np.bool_)
