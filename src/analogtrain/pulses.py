@@ -508,30 +508,36 @@ def _kernel_for(device: Device):
         return w
 
     def kernel(w, up, down, wmax, wmin, c, dw, sigma, additive, seed, table,
-               mx, md, sx, sd, active_x, n_active, max_bl, touched):
+               mx, md, sx, sd, active_x, n_active, max_bl, touched, n_blocks):
         n_out, n_in = w.shape
         total = 0
-        for j in numba.prange(n_out):  # rows are independent: each thread owns its rows
+        for block in numba.prange(n_blocks):  # rows are independent: each thread owns a block of them
+            j_lo, j_hi = block * n_out // n_blocks, (block + 1) * n_out // n_blocks
+            # samples outermost (every element still takes its pulses in sample order), so the masks are
+            # read along their rows, not down their columns
             for b in range(mx.shape[0]):
-                m_d = md[b, j]
-                if m_d == 0:
+                if n_active[b] == 0:
                     continue
-                for t in range(n_active[b]):
-                    i = active_x[b, t]
-                    cnt = 0
-                    v = mx[b, i] & m_d
-                    while v:  # popcount
-                        v &= v - 1
-                        cnt += 1
-                    if cnt == 0:
+                for j in range(j_lo, j_hi):
+                    m_d = md[b, j]
+                    if m_d == 0:
                         continue
-                    s = -1.0 if sd[b, j] * sx[b, i] > 0 else 1.0
-                    a = up[j, i] if s > 0 else down[j, i]
-                    ctr = ((b * n_out + j) * n_in + i) * max_bl
-                    w[j, i] = run_pulses(np.float64(w[j, i]), cnt, s, a, wmax[j, i], wmin[j, i], c,
-                                         dw, sigma, additive, seed, ctr, table)
-                    touched[j, i] = True
-                    total += cnt
+                    for t in range(n_active[b]):
+                        i = active_x[b, t]
+                        cnt = 0
+                        v = mx[b, i] & m_d
+                        while v:  # popcount
+                            v &= v - 1
+                            cnt += 1
+                        if cnt == 0:
+                            continue
+                        s = -1.0 if sd[b, j] * sx[b, i] > 0 else 1.0
+                        a = up[j, i] if s > 0 else down[j, i]
+                        ctr = ((b * n_out + j) * n_in + i) * max_bl
+                        w[j, i] = run_pulses(np.float64(w[j, i]), cnt, s, a, wmax[j, i], wmin[j, i], c,
+                                             dw, sigma, additive, seed, ctr, table)
+                        touched[j, i] = True
+                        total += cnt
         return total
 
     _KERNELS[cls] = _serial_and_parallel(kernel)
@@ -571,10 +577,12 @@ def stochastic_update_fast(
                        cfg.update_management, np.uint64(seeds[0]), mx, md, sx, sd, active_x, n_active)
     touched = np.zeros((n_out, n_in), dtype=np.bool_)
     up, down, w_max, w_min = p.numpy_arrays(w.shape)
-    total = _pick(_kernel_for(device), w.numel())(
+    threaded = w.numel() >= PARALLEL_MIN
+    total = _kernel_for(device)[threaded](
         w.numpy(), up, down, w_max, w_min, device.constants().numpy(), float(device.dw_min),
         float(device.dw_min_std), device.c2c_mode == "additive", np.uint64(seeds[1]),
         rng.NORMAL_TABLE, mx, md, sx, sd, active_x, n_active, cfg.bl, touched,
+        min(numba.get_num_threads(), n_out) if threaded else 1,
     )
     return w, torch.from_numpy(touched), int(total)
 
