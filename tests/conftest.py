@@ -49,3 +49,26 @@ def run_full_and_interrupted(cfg, tmp_path, monkeypatch, stop_after: int):
     interrupted_at = checkpoint.load(part / "checkpoint-analog.pt")["batch"]
     train_mod.train(cfg, part, resume=True, **quiet)
     return full, part, interrupted_at
+
+
+def assert_same_state(a, b, where: str = "state") -> None:
+    """``a`` and ``b`` (nested dicts / lists of tensors and plain values, as state_dicts and checkpoints)
+    are equal bit for bit: every tensor element, dtype and shape (``repr`` would show only the corners of
+    a tensor of more than 1000 elements)."""
+    import torch
+
+    assert type(a) is type(b), f"{where}: {type(a).__name__} vs {type(b).__name__}"
+    if isinstance(a, torch.Tensor):
+        assert a.dtype == b.dtype and a.shape == b.shape, f"{where}: {a.dtype} {tuple(a.shape)} vs {b.dtype} {tuple(b.shape)}"
+        assert torch.equal(a, b) or (a.is_floating_point() and torch.equal(a.nan_to_num(), b.nan_to_num())
+                                     and torch.equal(a.isnan(), b.isnan())), f"{where}: values differ"
+    elif isinstance(a, dict):
+        assert list(a) == list(b), f"{where}: keys {list(a)} vs {list(b)}"
+        for key in a:
+            assert_same_state(a[key], b[key], f"{where}[{key!r}]")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), f"{where}: length {len(a)} vs {len(b)}"
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_state(x, y, f"{where}[{i}]")
+    else:
+        assert a == b or (a != a and b != b), f"{where}: {a!r} vs {b!r}"
