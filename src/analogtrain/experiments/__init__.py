@@ -3,7 +3,8 @@
 Each experiment module in this package builds :class:`Experiment` objects and calls :func:`register`
 at import time; this package imports every one of its modules once (``_discover``), so adding an
 experiment is adding a module.  :func:`run_experiment` runs one by name and writes
-``<out>/result.json``; :func:`cli_reproduce` is the ``analogtrain reproduce`` front.
+``<out>/result.json``; :func:`run_seeds` runs one at several seeds and reports the spread of every number
+it measures; :func:`cli_reproduce` is the ``analogtrain reproduce`` front.
 
 An experiment's ``run(quick, seed, out)`` returns a dict with at least ``settings``, ``measured``,
 ``tolerance`` and ``checks`` (a list made with :func:`check`); ``passed`` defaults to "every check
