@@ -162,3 +162,55 @@ def test_out_linked_to_a_missing_folder_is_refused_by_name(tmp_path):
         with pytest.raises(ConfigError, match=r"cell is a link to a missing folder \(.*gone\)"):
             train(tiny(epochs=1), out, resume=True, progress=False, log=lambda *a: None)
     assert main(["reproduce", "p5-tables", "--quick", "--out", str(link)]) == 2  # a message, no traceback
+
+
+def _grid_args(tmp_path, *extra):
+    args = ["train", "--out", str(tmp_path), "--set", "compare_digital=false"]
+    for k, v in {**TINY, "epochs": 1}.items():
+        args += ["--set", f"{k}={v}"]
+    return args + list(extra)
+
+
+def test_cli_sweep_trains_every_combination_and_seed_and_reports_mean_and_std(tmp_path, capsys):
+    args = _grid_args(tmp_path, "--sweep", "algorithm=analog-sgd,tiki-taka", "--sweep", "lr=0.05,0.2",
+                      "--seeds", "0-1")
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    grid = json.loads((tmp_path / "grid.json").read_text())
+    assert grid["seeds"] == [0, 1] and grid["sweep"] == {"algorithm": ["analog-sgd", "tiki-taka"], "lr": [0.05, 0.2]}
+    assert len(grid["runs"]) == 4 and (tmp_path / "cells.png").stat().st_size > 10_000
+    for name, run in grid["runs"].items():
+        accs = []
+        for seed in (0, 1):
+            folder = tmp_path / f"seed={seed}_{name.replace(' ', '-')}"
+            cfg = build_config(folder / "config.toml")
+            assert (cfg.algorithm, cfg.lr, cfg.seed) == (run["settings"]["algorithm"], run["settings"]["lr"], seed)
+            last = json.loads((folder / "metrics.jsonl").read_text().splitlines()[-1])
+            assert run["test_acc"][str(seed)] == last["test_acc"]
+            accs.append(last["test_acc"])
+        assert run["mean"] == pytest.approx(sum(accs) / 2) and run["std"] == pytest.approx(abs(accs[0] - accs[1]) / 2**0.5)
+        assert f"{name}  " in out and f"{run['mean']:6.2f} +- {run['std']:5.2f}" in out
+    assert len({tuple(r["test_acc"].values()) for r in grid["runs"].values()}) > 1  # the settings reach the runs
+    # --status lists every run; --resume reads the finished runs back instead of training them again
+    assert main(args + ["--status"]) == 0
+    assert "8 of 8 cell(s) done" in capsys.readouterr().out
+    before = (tmp_path / "seed=1_algorithm=tiki-taka-lr=0.2" / "metrics.jsonl").read_text()
+    assert main(args + ["--resume"]) == 0
+    assert (tmp_path / "seed=1_algorithm=tiki-taka-lr=0.2" / "metrics.jsonl").read_text() == before
+    assert json.loads((tmp_path / "grid.json").read_text()) == grid
+
+
+def test_cli_sweep_refuses_bad_input_before_training_anything(tmp_path, capsys):
+    for extra, message in [(["--sweep", "seed=1,2"], "give the seeds with --seeds"),
+                           (["--sweep", "lr"], "--sweep expects KEY=V1,V2"),
+                           (["--sweep", "lr=0.1,0.2", "--sweep", "lr=0.3"], "lr is already set"),
+                           (["--sweep", "batch=4,8"], "batch is already set"),
+                           (["--sweep", "algorithm=agad,nope"], "algorithm = 'nope' is not one of"),
+                           (["--sweep", "model=fcn,foo"], "unknown model 'foo'"),
+                           (["--seeds", "0-1", "--set", "seed=3"], "--set seed=S (one seed) or --seeds LIST"),
+                           (["--seeds", "x"], "'x' is not a seed")]:
+        assert main(_grid_args(tmp_path, *extra)) == 2
+        assert message in capsys.readouterr().err, extra
+    assert not any(tmp_path.iterdir())  # nothing was trained
+    assert main(["train", "--status"]) == 2
+    assert "--status goes with --sweep or --seeds" in capsys.readouterr().err

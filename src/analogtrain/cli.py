@@ -1,4 +1,4 @@
-"""Command line: ``analogtrain device list|show`` and ``analogtrain reproduce``.
+"""Command line: ``analogtrain device list|show``, ``analogtrain train`` and ``analogtrain reproduce``.
 
 The CLI holds no science: it parses, calls the library, prints.  A bad configuration
 (analogtrain.errors.ConfigError) ends with ``error: ...`` on stderr and exit code 2, no traceback.
@@ -77,6 +77,11 @@ def _train(args) -> int:
     sets = parse_sets(args.set)
     if args.data_dir:
         sets["data_dir"] = args.data_dir
+    if args.sweep or args.seeds is not None:
+        return _train_grid(args, sets)
+    for flag in ("status", "jobs"):
+        if getattr(args, flag):
+            raise ConfigError(f"--{flag} goes with --sweep or --seeds (several runs)")
     cfg = build_config(args.config, sets)
     print(f"training {cfg.model} on {cfg.dataset} with {cfg.algorithm} on {cfg.device} "
           f"({cfg.epochs} epochs, batch {cfg.batch}, lr {cfg.lr}) -> {args.out}")
@@ -88,6 +93,77 @@ def _train(args) -> int:
         line += f" | digital-sgd {summary['digital']['test_acc']:.2f}%"
     print(line)
     print(f"metrics, config, checkpoints and training.png in {args.out}")
+    return 0
+
+
+def _grid_axes(items, sets: dict) -> list[tuple[str, list]]:
+    """``--sweep KEY=V1,V2`` items as ``[(key, [values])]``, each value parsed as a ``--set`` value."""
+    from .config import parse_value
+
+    axes = []
+    for item in items or ():
+        key, sep, text = item.partition("=")
+        key, values = key.strip(), [v.strip() for v in text.split(",") if v.strip()]
+        if not sep or not key or not values:
+            raise ConfigError(f"--sweep expects KEY=V1,V2,... (values split at commas), got {item!r}")
+        if key == "seed":
+            raise ConfigError("--sweep seed=...: give the seeds with --seeds (e.g. --seeds 0-2)")
+        if key in sets or key in (k for k, _ in axes):
+            raise ConfigError(f"--sweep {key}: {key} is already set (by --set or another --sweep)")
+        axes.append((key, [parse_value(v) for v in values]))
+    return axes
+
+
+def _train_grid(args, sets: dict) -> int:
+    """Every combination of the ``--sweep`` values at every ``--seeds`` seed, one run folder each, through
+    the reproduction tables' cell runner (``--resume``, ``--jobs``, ``--status``, Ctrl-C as there); then the
+    final test accuracy of each combination over the seeds, and ``grid.json`` / ``cells.png`` in ``--out``."""
+    from itertools import product
+    from pathlib import Path
+
+    from .config import build_config
+    from .experiments import Cells, TableStatus, format_status, parse_seeds, run_cells, write_json_atomic
+    from .models import build_model
+    from .train import layer_config
+
+    axes = _grid_axes(args.sweep, sets)
+    seeds = parse_seeds(args.seeds) if args.seeds is not None else [build_config(args.config, sets).seed]
+    if args.seeds is not None and "seed" in sets:
+        raise ConfigError("give --set seed=S (one seed) or --seeds LIST, not both")
+    combos = [dict(zip([k for k, _ in axes], values)) for values in product(*[v for _, v in axes])]
+    label = lambda combo: " ".join(f"{k}={v}" for k, v in combo.items()) or "run"  # noqa: E731
+    # the cell name's part before '/' groups cells.png's panels: one panel per seed, a line per combination
+    cells = [(f"seed={seed}/{label(combo)}", build_config(args.config, {**sets, **combo, "seed": seed}), None)
+             for seed in seeds for combo in combos]
+    for _, cfg, _ in cells[:len(combos)]:  # build each combination's model once: a bad value fails before any run
+        build_model(cfg.model, analog=layer_config(cfg), seed=cfg.seed)
+    out = Path(args.out)
+    selection = Cells(resume=args.resume, verbose=True, status=args.status, jobs=args.jobs or 1, threads=args.threads)
+    if not args.status:
+        print(f"{len(cells)} run(s): {len(combos)} configuration(s) x {len(seeds)} seed(s) -> {out}")
+        if cells[0][1].compare_digital and len(combos) > 1:
+            print("note: every run also trains its digital baseline (compare_digital); --set compare_digital=false "
+                  "skips it, and --sweep algorithm=digital-sgd,... trains it once per seed")
+    try:
+        acc, result = run_cells(cells, out, selection)
+    except TableStatus as status:
+        print(format_status(status.rows))
+        return 0
+    rows = {}
+    for combo in combos:
+        per_seed = {seed: acc[f"seed={seed}/{label(combo)}"] for seed in seeds}
+        v = list(per_seed.values())
+        mean = sum(v) / len(v)
+        std = (sum((a - mean) ** 2 for a in v) / (len(v) - 1)) ** 0.5 if len(v) > 1 else 0.0
+        rows[label(combo)] = {"settings": combo, "test_acc": per_seed, "mean": mean, "std": std}
+    write_json_atomic(out / "grid.json", {"sweep": dict(axes), "seeds": seeds, "runs": rows,
+                                          "figures": result["figures"]})
+    width = max(len(k) for k in rows)
+    print(f"\nfinal test accuracy (%) over seed(s) {', '.join(map(str, seeds))}:")
+    for name, r in rows.items():
+        print(f"  {name:<{width}}  {r['mean']:6.2f} +- {r['std']:5.2f}   ("
+              + ", ".join(f"{a:.2f}" for a in r["test_acc"].values()) + ")")
+    print(f"grid.json, cells.png and one folder per run in {out}")
     return 0
 
 
@@ -118,6 +194,15 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--data-dir", metavar="DIR", help="dataset folder (default $ANALOGTRAIN_DATA or the user cache)")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
     tr.add_argument("--threads", type=int, metavar="N", help=THREADS_HELP)
+    tr.add_argument("--sweep", action="append", metavar="KEY=V1,V2",
+                    help="train every value (repeatable: every combination), one run folder each in --out, "
+                         "e.g. --sweep algorithm=agad,erider; prints each one's final test accuracy")
+    tr.add_argument("--seeds", metavar="LIST",
+                    help="train at each seed (e.g. 0-2) and give mean +- std over them (with or without --sweep)")
+    tr.add_argument("--jobs", type=int, metavar="N",
+                    help="with --sweep/--seeds: train N runs at once, each in its own process")
+    tr.add_argument("--status", action="store_true",
+                    help="with --sweep/--seeds: train nothing, list how far each run in --out has got")
     tr.set_defaults(func=_train)
 
     rep = sub.add_parser("reproduce", help="run a paper experiment by name")

@@ -148,7 +148,7 @@ def _status_cells(r: dict) -> list[str]:
     best = "-" if r["best_test_acc"] is None else f"{r['best_test_acc']:.2f} ({r['best_epoch']})"
     left = "-" if r["hours_left"] is None else f"{r['hours_left']:.1f} h"
     return [r["cell"], r["state"], f"{r['epoch']}/{r['epochs']}", num(r["test_acc"], ".2f"), best,
-            num(r["train_loss"], ".3f"), f"{r['paper_test_acc']:.2f}", left]
+            num(r["train_loss"], ".3f"), num(r["paper_test_acc"], ".2f"), left]
 
 
 STATUS_HEADER = ["cell", "state", "epochs", "test acc", "best (epoch)", "train loss", "paper", "left"]
@@ -215,8 +215,8 @@ def _test_curve(folder: Path) -> tuple[list, list]:
 
 def plot_cells(path: Path, folders: dict, paper: dict, ends: dict | None = None) -> str:
     """Test accuracy per epoch of each cell (``folders``: name -> folder), one panel per group (the part of
-    the name before its first '/'), with the paper's number as a star at the cell's last epoch (or at
-    ``ends[name]``, the epochs a partial cell will run); returns the file name."""
+    the name before its first '/'), with the paper's number (if not None) as a star at the cell's last epoch
+    (or at ``ends[name]``, the epochs a partial cell will run); returns the file name."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -233,10 +233,12 @@ def plot_cells(path: Path, folders: dict, paper: dict, ends: dict | None = None)
             label = key[len(group) + 1:] if group else key
             ax.plot(epochs, accs, color=colors(i), lw=1.2, label=label, marker="o" if len(epochs) < 3 else None,
                     ms=3)
-            end = (ends or {}).get(key, epochs[-1])
-            ax.plot([end], [paper[key]], marker="*", ms=11, color=colors(i), ls="none")
+            if paper.get(key) is not None:
+                end = (ends or {}).get(key, epochs[-1])
+                ax.plot([end], [paper[key]], marker="*", ms=11, color=colors(i), ls="none")
+        stars = any(paper.get(key) is not None for key in keys)
         ax.set(xlabel="epoch", ylabel="test accuracy (%)", title=(group + ": " if group else "") +
-               "measured (lines) and paper (stars)")
+               ("measured (lines) and paper (stars)" if stars else "test accuracy"))
         ax.legend(fontsize=7, ncol=2 if len(keys) > 6 else 1)
     return save_figure(fig, path)
 
