@@ -186,9 +186,10 @@ def test_cli_sweep_trains_every_combination_and_seed_and_reports_mean_and_std(tm
             cfg = build_config(folder / "config.toml")
             assert (cfg.algorithm, cfg.lr, cfg.seed) == (run["settings"]["algorithm"], run["settings"]["lr"], seed)
             last = json.loads((folder / "metrics.jsonl").read_text().splitlines()[-1])
-            assert run["test_acc"][str(seed)] == last["test_acc"]
+            assert run["test_acc"][str(seed)] == last["test_acc"] and run["pulses"][str(seed)] == last["pulses"] > 0
             accs.append(last["test_acc"])
         assert run["mean"] == pytest.approx(sum(accs) / 2) and run["std"] == pytest.approx(abs(accs[0] - accs[1]) / 2**0.5)
+        assert (run["min"], run["max"], run["n"]) == (min(accs), max(accs), 2)
         assert f"{name}  " in out and f"{run['mean']:6.2f} +- {run['std']:5.2f}" in out
     assert len({tuple(r["test_acc"].values()) for r in grid["runs"].values()}) > 1  # the settings reach the runs
     # --status lists every run; --resume reads the finished runs back instead of training them again

@@ -7,6 +7,7 @@ The CLI holds no science: it parses, calls the library, prints.  A bad configura
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -122,7 +123,7 @@ def _train_grid(args, sets: dict) -> int:
     from pathlib import Path
 
     from .config import build_config
-    from .experiments import Cells, TableStatus, format_status, parse_seeds, run_cells, write_json_atomic
+    from .experiments import Cells, TableStatus, format_status, parse_seeds, run_cells, spread, write_json_atomic
     from .models import build_model
     from .train import layer_config
 
@@ -149,20 +150,24 @@ def _train_grid(args, sets: dict) -> int:
     except TableStatus as status:
         print(format_status(status.rows))
         return 0
-    rows = {}
+    def last_epoch(key: str) -> dict:  # the run's last analog metrics row
+        rows = (Path(result["measured"]["metrics_files"][key]).parent / "metrics.jsonl").read_text().splitlines()
+        return [r for r in map(json.loads, rows) if r.get("run") == "analog"][-1]
+
+    runs = {}
     for combo in combos:
-        per_seed = {seed: acc[f"seed={seed}/{label(combo)}"] for seed in seeds}
-        v = list(per_seed.values())
-        mean = sum(v) / len(v)
-        std = (sum((a - mean) ** 2 for a in v) / (len(v) - 1)) ** 0.5 if len(v) > 1 else 0.0
-        rows[label(combo)] = {"settings": combo, "test_acc": per_seed, "mean": mean, "std": std}
-    write_json_atomic(out / "grid.json", {"sweep": dict(axes), "seeds": seeds, "runs": rows,
+        keys = {seed: f"seed={seed}/{label(combo)}" for seed in seeds}
+        runs[label(combo)] = {"settings": combo, "test_acc": {s: acc[k] for s, k in keys.items()},
+                              "pulses": {s: last_epoch(k)["pulses"] for s, k in keys.items()},
+                              **spread(list(acc[k] for k in keys.values()))}
+    write_json_atomic(out / "grid.json", {"sweep": dict(axes), "seeds": seeds, "runs": runs,
                                           "figures": result["figures"]})
-    width = max(len(k) for k in rows)
-    print(f"\nfinal test accuracy (%) over seed(s) {', '.join(map(str, seeds))}:")
-    for name, r in rows.items():
+    width = max(len(k) for k in runs)
+    print(f"\nfinal test accuracy (%) over seed(s) {', '.join(map(str, seeds))}, and pulses per run:")
+    for name, r in runs.items():
         print(f"  {name:<{width}}  {r['mean']:6.2f} +- {r['std']:5.2f}   ("
-              + ", ".join(f"{a:.2f}" for a in r["test_acc"].values()) + ")")
+              + ", ".join(f"{a:.2f}" for a in r["test_acc"].values())
+              + f")   {sum(r['pulses'].values()) / len(seeds):.3g} pulses")
     print(f"grid.json, cells.png and one folder per run in {out}")
     return 0
 

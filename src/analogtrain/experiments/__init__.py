@@ -439,7 +439,7 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def _spread(values: list) -> dict:
+def spread(values: list) -> dict:
     """Mean, sample standard deviation (n - 1; 0 for one value), min and max of ``values``, and n."""
     v = np.asarray(values, dtype=np.float64)
     return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
@@ -481,7 +481,7 @@ def run_seeds(name: str, seeds, quick: bool = False, out=None, cells: Cells | No
     result = {
         "experiment": exp.name, "title": exp.title, "source": exp.source, "claim": exp.claim,
         "seeds": seeds, "quick": bool(quick),
-        "measured": {key: _spread(v) for key, v in values.items()},
+        "measured": {key: spread(v) for key, v in values.items()},
         "checks": list(checks.values()),
         "passed_seeds": [s for s, r in runs.items() if r["passed"]],
         "passed": all(r["passed"] for r in runs.values()),
@@ -647,6 +647,6 @@ _discover()
 
 __all__ = [
     "EXPERIMENTS", "Experiment", "check", "cli_reproduce", "format_seeds_summary", "format_status", "format_summary",
-    "get_experiment", "list_experiments", "parse_seeds", "register", "run_experiment", "run_seeds", "table_status",
-    "write_json_atomic",
+    "get_experiment", "list_experiments", "parse_seeds", "register", "run_experiment", "run_seeds", "spread",
+    "table_status", "write_json_atomic",
 ]
