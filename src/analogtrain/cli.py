@@ -150,6 +150,7 @@ def _train_grid(args, sets: dict) -> int:
     except TableStatus as status:
         print(format_status(status.rows))
         return 0
+
     def last_epoch(key: str) -> dict:  # the run's last analog metrics row
         rows = (Path(result["measured"]["metrics_files"][key]).parent / "metrics.jsonl").read_text().splitlines()
         return [r for r in map(json.loads, rows) if r.get("run") == "analog"][-1]
