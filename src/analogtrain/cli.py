@@ -7,7 +7,6 @@ The CLI holds no science: it parses, calls the library, prints.  A bad configura
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -125,7 +124,7 @@ def _train_grid(args, sets: dict) -> int:
     from .config import build_config
     from .experiments import Cells, TableStatus, format_status, parse_seeds, run_cells, spread, write_json_atomic
     from .models import build_model
-    from .train import layer_config
+    from .train import layer_config, read_metrics
 
     axes = _grid_axes(args.sweep, sets)
     seeds = parse_seeds(args.seeds) if args.seeds is not None else [build_config(args.config, sets).seed]
@@ -152,8 +151,7 @@ def _train_grid(args, sets: dict) -> int:
         return 0
 
     def last_epoch(key: str) -> dict:  # the run's last analog metrics row
-        rows = (Path(result["measured"]["metrics_files"][key]).parent / "metrics.jsonl").read_text().splitlines()
-        return [r for r in map(json.loads, rows) if r.get("run") == "analog"][-1]
+        return read_metrics(Path(result["measured"]["metrics_files"][key]).parent)[-1]
 
     runs = {}
     for combo in combos:

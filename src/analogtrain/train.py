@@ -272,6 +272,14 @@ class Run:
         return row
 
 
+def read_metrics(out: Path, run: str = "analog") -> list[dict]:
+    """The epoch rows of ``run`` ("analog" or "digital") in ``out/metrics.jsonl`` (none if it is missing)."""
+    path = Path(out) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [r for r in map(json.loads, path.read_text().splitlines()) if r.get("run") == run]
+
+
 def write_metrics(out: Path, rows: list[dict]) -> None:
     checkpoint.atomic_write_bytes(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
     buf = io.StringIO()

@@ -114,13 +114,11 @@ def cell_status(key: str, cfg, folder: Path, paper_acc: float) -> dict:
     ``unreadable`` (its metrics or configuration cannot be read).  ``hours_left``: the epochs still to run at
     the pace of those done (their cumulative training ``seconds``), for a partial cell; else None.
     """
-    from ..train import ConfigMismatch, _check_same_config
+    from ..train import ConfigMismatch, _check_same_config, read_metrics
 
     rows, state = [], None
     try:
-        if (folder / "metrics.jsonl").exists():
-            rows = [r for r in map(json.loads, (folder / "metrics.jsonl").read_text().splitlines())
-                    if r.get("run") == "analog"]
+        rows = read_metrics(folder)
         _check_same_config(cfg, folder)
     except ConfigMismatch:
         state = "other config"
@@ -208,8 +206,9 @@ def run_cells(cells, out: Path, selection: Cells = Cells()) -> tuple[dict, dict]
 
 
 def _test_curve(folder: Path) -> tuple[list, list]:
-    rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
-    rows = [r for r in rows if r.get("run") == "analog"]
+    from ..train import read_metrics
+
+    rows = read_metrics(folder)
     return [r["epoch"] for r in rows], [r["test_acc"] for r in rows]
 
 
