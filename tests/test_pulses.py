@@ -216,6 +216,21 @@ def test_fast_kernel_equals_reference_with_one_and_many_draws_per_row_and_reused
         assert torch.equal(ref[1], fast[1]) and torch.equal(ref[0], fast[0])
 
 
+def test_scratch_arrays_are_kept_per_shape_within_a_byte_budget(monkeypatch):
+    monkeypatch.setattr(pulses, "_SCRATCH", {})
+    monkeypatch.setattr(pulses, "SCRATCH_BYTES", 40_000)
+    first = pulses._scratch(50, 20, 10)  # 50 * (20 * 17 + 10 * 9) + 400 = 21,900 bytes: over a quarter of the budget
+    assert pulses._scratch(50, 20, 10) is not first and not pulses._SCRATCH
+    small = [pulses._scratch(10, n, 4) for n in range(1, 9)]  # 610 to 1,800 bytes each: kept, oldest go first
+    assert pulses._scratch(10, 8, 4) is small[-1]
+    kept = sum(a.nbytes for v in pulses._SCRATCH.values() for a in v)
+    assert kept <= 40_000 and len(pulses._SCRATCH) == 8
+    monkeypatch.setattr(pulses, "SCRATCH_BYTES", 8_000)
+    pulses._scratch(10, 9, 4)
+    assert (10, 1, 4) not in pulses._SCRATCH and (10, 9, 4) in pulses._SCRATCH
+    assert sum(a.nbytes for v in pulses._SCRATCH.values() for a in v) <= 8_000
+
+
 def _families():
     from analogtrain.devices import FAMILIES
 

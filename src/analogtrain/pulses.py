@@ -545,20 +545,26 @@ def _kernel_for(device: Device):
 
 
 _SCRATCH: dict = {}
+SCRATCH_BYTES = 256 << 20  # what the kept scratch arrays may hold in all; larger sets are made per call
 
 
 def _scratch(b_count: int, n_in: int, n_out: int) -> tuple:
     """The firing masks, signs and active-input lists of one update (every entry the kernels read is
     written first), kept per shape: fresh megabyte arrays would cost a page fault per 4 kB on first touch.
-    Updates run one at a time in a process (the optimizer steps its layers in turn), so one set per shape."""
+    Updates run one at a time in a process (the optimizer steps its layers in turn), so one set per shape;
+    the oldest sets go when the kept ones would exceed ``SCRATCH_BYTES`` (a ResNet's many conv shapes)."""
     key = (b_count, n_in, n_out)
-    if key not in _SCRATCH:
-        if len(_SCRATCH) >= 32:  # a layer's shapes repeat every step; keep the set small if they do not
+    if key in _SCRATCH:
+        return _SCRATCH[key]
+    arrays = (np.empty((b_count, n_in), dtype=np.int64), np.empty((b_count, n_out), dtype=np.int64),
+              np.empty((b_count, n_in), dtype=np.int8), np.empty((b_count, n_out), dtype=np.int8),
+              np.empty((b_count, n_in), dtype=np.int64), np.empty(b_count, dtype=np.int64))
+    size = sum(a.nbytes for a in arrays)
+    if size <= SCRATCH_BYTES // 4:
+        while _SCRATCH and size + sum(a.nbytes for v in _SCRATCH.values() for a in v) > SCRATCH_BYTES:
             _SCRATCH.pop(next(iter(_SCRATCH)))
-        _SCRATCH[key] = (np.empty((b_count, n_in), dtype=np.int64), np.empty((b_count, n_out), dtype=np.int64),
-                         np.empty((b_count, n_in), dtype=np.int8), np.empty((b_count, n_out), dtype=np.int8),
-                         np.empty((b_count, n_in), dtype=np.int64), np.empty(b_count, dtype=np.int64))
-    return _SCRATCH[key]
+        _SCRATCH[key] = arrays
+    return arrays
 
 
 def stochastic_update_fast(
