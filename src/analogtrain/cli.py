@@ -193,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("config", nargs="?", metavar="CONFIG.toml", help="run configuration (every field optional)")
     tr.add_argument("--set", action="append", metavar="KEY=VALUE",
                     help="override a config field, e.g. lr=0.1, device=reram-om, device.w_max=0.78 (repeatable)")
-    tr.add_argument("--out", default="runs/train", metavar="DIR", help="run folder (default runs/train)")
+    tr.add_argument("--out", metavar="DIR", help="run folder (default runs/train; runs/grid with --sweep or --seeds)")
     tr.add_argument("--resume", action="store_true", help="continue from the checkpoints in --out")
     tr.add_argument("--data-dir", metavar="DIR", help="dataset folder (default $ANALOGTRAIN_DATA or the user cache)")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -243,6 +243,8 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "command", None) == "reproduce" and args.out is None and args.name:
         args.out = f"runs/{args.name}"
+    if getattr(args, "command", None) == "train" and args.out is None:
+        args.out = "runs/grid" if args.sweep or args.seeds is not None else "runs/train"
     try:
         if getattr(args, "threads", None) is not None:
             from .train import set_threads
