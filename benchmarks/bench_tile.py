@@ -9,7 +9,9 @@ update management, default periphery), lr 0.05.
 Reports the median ms over repeats of: forward, backward, ``stochastic`` update, ``expected`` update
 of all three tiles, the plain digital outer-product update ``W -= lr d^T x`` of the same three
 weights ("outer", the floor for an update), the pulses fired per stochastic step, and a whole plain
-digital torch step (forward + backward + SGD) of the same network.
+digital torch step (forward + backward + SGD) of the same network; then one zero-shifting round (a random
++-1 pulse on every element of the three tiles, P5 Alg. 1) against the torch reference path, with additive
+and with multiplicative cycle-to-cycle noise.
 
     python benchmarks/bench_tile.py [--repeats 50] [--threads N]
 """
@@ -134,6 +136,18 @@ def main():
         print(f"{batch:>5} {fwd:>9.2f} {bwd:>9.2f} {upd:>9.2f} {exp:>10.2f} {outer:>9.2f} "
               f"{pulses_per_step:>11.0f} {dig:>12.2f}")
 
+    # zero-shifting (P5 Alg. 1): one random +-1 pulse on every element of the three tiles per round, with
+    # additive cycle noise (this device: a closed form per element) and multiplicative (aihwkit's: per pulse)
+    gen = torch.Generator().manual_seed(0)
+    signs = [torch.randint(0, 2, (o, i), generator=gen).double() * 2 - 1 for i, o in zip(SIZES, SIZES[1:])]
+    n = sum(s.numel() for s in signs)
+    for c2c in ("additive", "multiplicative"):
+        cfg = TileConfig(device=device.replace(c2c_mode=c2c))
+        zs = [AnalogTile(*s.shape, cfg, seed=k) for k, s in enumerate(signs)]
+        fast = timed(lambda: [t.send_pulses(s) for t, s in zip(zs, signs)], args.repeats)
+        ref = timed(lambda: [t._send_pulses_reference(s) for t, s in zip(zs, signs)], args.repeats)
+        print(f"zero-shifting round, {c2c} c2c ({n} elements, one pulse each): {fast:.2f} ms "
+              f"({n / fast / 1e3:.0f} M pulses/s); torch reference path {ref:.2f} ms")
 
 if __name__ == "__main__":
     main()

@@ -2,7 +2,8 @@
 
 * ``AnalogTile._read_gather`` (column gather) vs ``AnalogTile._read_onehot`` (one-hot MVM through io.mvm);
 * ``fire_pulses`` with columns (``AnalogTile._send_pulses_at`` / ``pulses.apply_pulses_at``, numba
-  per-pulse loop on float32) vs the full count matrix through ``AnalogTile.send_pulses``;
+  per-pulse loop on float32) and ``AnalogTile.send_pulses`` (its CPU path) vs the full count matrix through
+  ``AnalogTile._send_pulses_reference``;
 * ``steps.buffer_pulses`` (numpy on the columns) vs its composition ``accumulate``/``decay_filter`` ->
   ``threshold_pulses`` -> ``fire_pulses``; c-TTv2's ``advance_choppers`` and AGAD's ``transfer`` (numpy)
   vs their torch references;
@@ -113,7 +114,7 @@ def _counts(seed, rows, k, max_count=3):
 def _fire_reference(tile, counts, cols):
     full = torch.zeros(tile.shape, dtype=torch.float64)
     full[:, cols] = counts.double()
-    return tile.send_pulses(full)
+    return tile._send_pulses_reference(full)
 
 
 def _with_variations(name):
@@ -148,6 +149,19 @@ def test_fire_pulses_on_columns_equals_full_matrix(device, dtype):
     same_tile(a, b)
     assert a.pulse_count == total
     assert not torch.equal(a.conductance, twin_tiles(DEVICES[device], dtype=dtype)[0].conductance)
+
+
+@pytest.mark.parametrize("device", list(DEVICES), ids=list(DEVICES))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_send_pulses_equals_its_reference(device, dtype):
+    """Whole count matrices (zero-shifting's +-1 on every element, then mixed counts with zeros) through
+    ``send_pulses``' CPU path and through the torch reference."""
+    a, b = twin_tiles(DEVICES[device], dtype=dtype)
+    sign = torch.randint(0, 2, (12, 9), generator=torch.Generator().manual_seed(7)).double() * 2 - 1
+    for counts in (sign, -sign, _counts(8, 12, 9), torch.zeros(12, 9)):
+        assert a.send_pulses(counts) == b._send_pulses_reference(counts) == counts.abs().sum()
+        same_tile(a, b)
+    assert a.pulse_count > 0
 
 
 def test_apply_pulses_at_equals_apply_pulses_with_many_pulses():
@@ -188,9 +202,10 @@ class _Reference:
         def send_at(self, idx, counts):
             full = torch.zeros(self.shape, dtype=torch.float64)
             full.view(-1)[idx] = counts.double()
-            return self.send_pulses(full)
+            return self._send_pulses_reference(full)
 
         monkeypatch.setattr(AnalogTile, "_send_pulses_at", send_at)
+        monkeypatch.setattr(AnalogTile, "send_pulses", AnalogTile._send_pulses_reference)
 
 
 def _train(cls, preset, options, steps_n=40):
