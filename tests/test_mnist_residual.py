@@ -8,7 +8,8 @@ import pytest
 from analogtrain.cli import main
 from analogtrain.errors import ConfigError
 from analogtrain.experiments import EXPERIMENTS, Cells, run_experiment
-from analogtrain.experiments.mnist_residual import P3_METHODS, P5_METHODS, P5_PAPER, p1_tt_config, p3_config, p5_config
+from analogtrain.experiments.mnist_residual import (P3_METHODS, P5_FIG5_PROBS, P5_METHODS, P5_PAPER, p1_tt_config,
+                                                    p3_config, p5_config, p5_fig5_config)
 
 # experiments whose quick check is documented as not holding (the run must still be well-formed)
 NOT_REPRODUCED_QUICK: set = set()
@@ -108,6 +109,31 @@ def test_full_mode_uses_the_papers_settings():
     ag = p5_config("fcn", "AGAD", 0.4, 1.0, quick=False, seed=0)
     assert ag.algorithm == "agad" and (ag.algorithm_params["fast_lr"], ag.algorithm_params["transfer_lr"]) == (0.05, 0.3)
     assert p5_config("lenet5", "TT-v2", 0.0, 0.05, quick=False, seed=0).lr == 0.005
+
+
+def test_p5_fig5_varies_only_the_chopper_probability():
+    """P5 Fig. 5: the FCN E-RIDER cell of p5-tables for 50 epochs, with p varied and Q's rate held."""
+    base = p5_config("fcn", "E-RIDER", 0.0, 0.05, quick=False, seed=0)
+    cells = [p5_fig5_config(p, quick=False, seed=0) for p in P5_FIG5_PROBS]
+    assert P5_FIG5_PROBS[0] == 0 and all(c.epochs == 50 for c in cells)
+    for p, c in zip(P5_FIG5_PROBS, cells):
+        assert c.algorithm_params == dict(base.algorithm_params, in_chop_prob=p, eta=0.25)
+        assert {k: v for k, v in c.as_dict().items() if k not in ("epochs", "algorithm_params")} == {
+            k: v for k, v in base.as_dict().items() if k not in ("epochs", "algorithm_params")}
+    assert base.algorithm_params["eta"] == 0.25  # Table 5's p = 0.05 cell: the same filter as every cell here
+
+
+def test_p5_fig5_quick_run_is_well_formed(tmp_path):
+    result = run_experiment("p5-fig5", quick=True, seed=0, out=tmp_path)
+    saved = json.loads((tmp_path / "result.json").read_text())
+    acc = saved["measured"]["test_acc"]
+    assert list(acc) == ["p=0", "p=0.05", "p=0.2"] and all(10 <= v <= 100 for v in acc.values())
+    assert len(set(acc.values())) == 3  # 16 columns per transfer: the choppers flip, so the runs differ
+    best = saved["measured"]["best_chopped"]
+    assert best["over_p0_points"] == pytest.approx(max(acc["p=0.05"], acc["p=0.2"]) - acc["p=0"])
+    assert saved["figures"] == ["cells.png"] and saved["checks"]
+    # the short run does not show the claim, and says so (measured 64.6 / 55.6 / 29.3 %)
+    assert not result["passed"] and "NOT REPRODUCED in quick mode" in " ".join(saved["notes"])
 
 
 def test_status_reports_each_cell_without_training(tmp_path, capsys):

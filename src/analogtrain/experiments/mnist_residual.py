@@ -5,6 +5,7 @@
   transfer lr = the SGD lr 0.05, one column per transfer every step).
 * ``p5-tables``: P5 Table 1's first row (LeNet-5, reference mean 0, std 0.05) and the corner of Table 2 (FCN,
   mean 0 / 0.4, std 0.05 / 1.0): TT-v2, AGAD, E-RIDER on ReRAM HfO2 with an offset reference on P.
+* ``p5-fig5``: P5 Fig. 5, E-RIDER on that FCN at chopper probabilities p = 0 (RIDER) to 0.2.
 * ``p3-table1``: P3 Table 1, LeNet-5 rows: MNIST with 10 states (batch 8) and Fashion-MNIST with 4 states
   (batch 16): TT-v1, TT-v2, mixed precision, multi-tile with 3/4/6 tiles (papers.md §5(d) settings).
 
@@ -15,6 +16,7 @@ Quick modes train the FCN on the embedded MNIST subset for a few epochs and chec
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from ..config import TrainConfig
@@ -321,6 +323,52 @@ def run_p5(quick: bool, seed: int, out: Path, selection: Cells = Cells()) -> dic
     return {**result, "tolerance": tol, "checks": checks, "notes": notes}
 
 
+# =============================================================================================
+# p5-fig5: the chopper-probability ablation of E-RIDER (FCN)
+# =============================================================================================
+P5_FIG5_PROBS = (0.0, 0.01, 0.05, 0.1, 0.2)
+P5_FIG5_ETA = 0.25  # Q's rate held at its Table 5 value (tail_weightening 5 x p 0.05) while p varies
+P5_FIG5_QUICK = dict(probs=(0.0, 0.05, 0.2), n_columns=16)
+
+
+def p5_fig5_config(prob: float, quick: bool, seed: int) -> TrainConfig:
+    """E-RIDER on the FCN of P5 Table 2 (reference mean 0, std 0.05) with chopper probability ``prob``."""
+    cfg = p5_config("fcn", "E-RIDER", 0.0, 0.05, quick, seed)
+    params = dict(cfg.algorithm_params, in_chop_prob=prob, eta=P5_FIG5_ETA)
+    if quick:
+        params["n_columns"] = P5_FIG5_QUICK["n_columns"]
+    return dataclasses.replace(cfg, epochs=cfg.epochs if quick else 50, algorithm_params=params)
+
+
+def run_p5_fig5(quick: bool, seed: int, out: Path, selection: Cells = Cells()) -> dict:
+    probs = P5_FIG5_QUICK["probs"] if quick else P5_FIG5_PROBS
+    acc, result = run_cells([(f"p={p:g}", p5_fig5_config(p, quick, seed), None) for p in probs], out, selection)
+    rider = acc["p=0"]
+    best = max((k for k in acc if k != "p=0"), key=acc.get)
+    result["measured"]["best_chopped"] = {"cell": best, "test_acc": acc[best], "over_p0_points": acc[best] - rider}
+    checks = [check(f"some p > 0 beats p = 0 (RIDER): best ({best}) minus p = 0 (points)", acc[best] - rider,
+                    ">=", 1.0)]
+    notes = [
+        "Setting of p5-tables' FCN E-RIDER cell at reference mean 0, std 0.05 (P5 Table 5 rates, ReRAM HfO2, P5 "
+        "Table 6 periphery), for 50 epochs (P5 Fig. 5: 'E-RIDER, MNIST-FCN, 50 epochs'; papers.md gives no "
+        "other setting of the figure). [I] which reference offset Fig. 5 used is not stated: Table 2's first "
+        "cell. [I] the chopper flips periodically (in_chop_random false, as Table 5), every max(ceil(1/p), 2) "
+        f"reads of a column; Q's rate is held at eta = {P5_FIG5_ETA} (p5-tables' tail_weightening x p at p = "
+        "0.05) for every p, so that p alone varies and p = 0 is RIDER (Alg. 2) with the same filter, not a "
+        "frozen Q (tail_weightening x 0).",
+        "'Clearly beats' is read as at least one point of test accuracy (no numbers are given for Fig. 5).",
+    ]
+    if quick:
+        notes.append(
+            "quick: 3 epochs of the embedded MNIST subset, p in {0, 0.05, 0.2}, and 16 columns per transfer instead "
+            "of 1 (with one column the 784-input layer reads each column ~1.5 times in 3 epochs, so no chopper "
+            "would flip: p = 0, 0.01 and 0.05 then give identical runs, measured). NOT REPRODUCED in quick mode: "
+            "after 1200 steps p = 0 is ahead (measured 64.6 / 55.6 / 29.3 % for p = 0 / 0.05 / 0.2 at one thread, "
+            "restarts the column's accumulation against a fresh copy of Q, which a short run does not recover "
+            "from. The paper's claim is about converged 50-epoch runs (full mode).")
+    return {**result, "tolerance": "best p > 0 at least 1 point above p = 0", "checks": checks, "notes": notes}
+
+
 register(Experiment(
     "p1-mnist-tt", "P1 Fig. 5 tables, Tiki-Taka rows: FCN tau 0.70/0.78/0.80 and LeNet-5 tau 0.6/0.7/0.8",
     "Tiki-Taka stays within 1 % of digital SGD on both nets (97.6 % FCN, 98.9 % CNN) where Analog SGD fails "
@@ -331,6 +379,10 @@ register(Experiment(
     "with few conductance states TT-v1 fails, mixed precision is best, and multi-tile residual learning "
     "approaches MP as tiles are added (MNIST 95.1 / 97.1 / 98.5 % vs MP 99.1 %)",
     "P3 Table 1, papers.md §5(d)-(e)", run_p3, resumable=True))
+register(Experiment(
+    "p5-fig5", "P5 Fig. 5: E-RIDER's chopper probability p on the FCN, p = 0 (RIDER) to 0.2",
+    "a small chopper probability p > 0 clearly beats p = 0 (RIDER) on MNIST-FCN",
+    "P5 Fig. 5, papers.md §7(d)-(e)", run_p5_fig5, resumable=True))
 register(Experiment(
     "p5-tables", "P5 Tables 1-2 with reference offsets on ReRAM HfO2: LeNet-5 row (mean 0, std 0.05) and the "
     "FCN corner (mean 0 / 0.4, std 0.05 / 1.0): TT-v2, AGAD, E-RIDER",
