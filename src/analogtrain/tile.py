@@ -307,7 +307,7 @@ class AnalogTile:
         """
         if counts.device.type == "cpu" and self.conductance.device.type == "cpu":
             flat = counts.reshape(-1)
-            idx = flat.nonzero().squeeze(1)
+            idx = (flat.abs() > 0).nonzero().squeeze(1)  # as the reference: |counts| > 0
             return self._send_pulses_at(idx, flat[idx])
         return self._send_pulses_reference(counts)
 
