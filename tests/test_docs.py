@@ -1,0 +1,63 @@
+"""The docs name real options: every analogtrain name in docs/aihwkit.md's mapping tables exists."""
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from analogtrain.algorithms import ALGORITHMS
+from analogtrain.config import TrainConfig
+from analogtrain.devices import FAMILIES, PRESETS
+from analogtrain.io import IOConfig
+from analogtrain.nn import AnalogLayerConfig
+from analogtrain.pulses import UpdateConfig
+from analogtrain.tile import ReferenceConfig, TileConfig
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def _fields(*classes) -> set:
+    return {f.name for cls in classes for f in dataclasses.fields(cls)}
+
+
+def known_names() -> tuple[set, set]:
+    """(option and field names, named things: devices, presets, algorithms) that analogtrain accepts."""
+    options = _fields(TrainConfig, UpdateConfig, IOConfig, ReferenceConfig, TileConfig, AnalogLayerConfig,
+                      *FAMILIES.values())
+    options |= {k for cls in ALGORITHMS.values() for k in cls.OPTIONS}
+    options |= {"n_states", "arrays"}  # accepted besides the fields: make_device / configure, layer_config
+    options |= {"additive", "multiplicative"}  # c2c_mode's values
+    return options, set(FAMILIES) | set(PRESETS) | set(ALGORITHMS)
+
+
+def analogtrain_column(text: str) -> list[str]:
+    """The backticked names of the second (analogtrain) column of every table row in ``text``: an
+    identifier standing alone or before ' =' (expressions, classes and dotted paths are left out)."""
+    names = []
+    for line in text.splitlines():
+        if not line.startswith("|") or line.startswith("| ---"):
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 2:
+            continue
+        for token in re.findall(r"`([^`]+)`", cells[1]):
+            head = re.split(r"\s*=", token)[0]
+            if re.fullmatch(r"[a-z][a-z0-9_-]*", head):
+                names.append(head)
+    return names
+
+
+def test_every_analogtrain_name_in_the_aihwkit_mapping_exists():
+    options, named = known_names()
+    names = analogtrain_column((DOCS / "aihwkit.md").read_text())
+    assert len(names) > 50  # the tables were read
+    unknown = sorted({n for n in names if n not in options and n not in named})
+    assert not unknown, f"docs/aihwkit.md names options analogtrain does not have: {unknown}"
+
+
+@pytest.mark.parametrize("bad", ["`thres_scale`", "`curved-bounds`", "`n_reads_per_transfer = 1`"])
+def test_the_check_catches_a_name_that_does_not_exist(bad):
+    options, named = known_names()
+    row = f"| aihwkit field | {bad} | note |"
+    assert [n for n in analogtrain_column(row) if n not in options and n not in named]
