@@ -17,28 +17,30 @@ from analogtrain.train import read_metrics, train
 DOC = Path(__file__).resolve().parents[1] / "docs" / "extending.md"
 
 
-@pytest.fixture
-def page(tmp_path, monkeypatch):
-    """The page's code blocks run in order (in tmp_path), and the namespace they leave; the registrations
-    they make are undone afterwards."""
-    monkeypatch.chdir(tmp_path)
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    """The page's code blocks run once, in order, in a folder of their own; the namespace they leave. The
+    registrations they make are undone after this module's tests."""
     blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
     assert len(blocks) == 3
     before = (set(FAMILIES), set(ALGORITHMS))
     ns: dict = {"__name__": "extending_doc"}
-    try:
-        exec(compile("\n".join(blocks), str(DOC), "exec"), ns)
-        yield ns
-    finally:
-        for registry, names in zip((FAMILIES, ALGORITHMS), before):
-            for name in set(registry) - names:
-                del registry[name]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path_factory.mktemp("extending"))
+        try:
+            exec(compile("\n".join(blocks), str(DOC), "exec"), ns)
+            ns["run_folder"] = Path("runs/extending").resolve()
+            yield ns
+        finally:
+            for registry, names in zip((FAMILIES, ALGORITHMS), before):
+                for name in set(registry) - names:
+                    del registry[name]
 
 
 def test_the_page_runs_and_its_run_learns(page):
     acc = page["summary"]["analog"]["test_acc"]
     assert 30 <= acc <= 100  # learns (chance 10 %; measured 60.0 %)
-    rows = read_metrics(Path("runs/extending"))
+    rows = read_metrics(page["run_folder"])
     assert [r["epoch"] for r in rows] == [1, 2] and rows[-1]["pulses"] > rows[0]["pulses"] > 0
 
 
@@ -75,4 +77,4 @@ def test_the_algorithm_moves_each_array_one_way_and_resumes_bit_for_bit(page, tm
     resumed = train(cfg, tmp_path / "split", resume=True, progress=False, log=lambda *a: None)
     assert resumed["analog"]["test_acc"] == page["summary"]["analog"]["test_acc"]
     untimed = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
-    assert untimed(read_metrics(tmp_path / "split")) == untimed(read_metrics(Path("runs/extending")))
+    assert untimed(read_metrics(tmp_path / "split")) == untimed(read_metrics(page["run_folder"]))
