@@ -19,7 +19,10 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
+
 from ..config import TrainConfig
+from ..train import read_metrics
 from . import Cells, Experiment, check, register, run_cells
 
 
@@ -329,6 +332,7 @@ def run_p5(quick: bool, seed: int, out: Path, selection: Cells = Cells()) -> dic
 P5_FIG5_PROBS = (0.0, 0.01, 0.05, 0.1, 0.2)
 P5_FIG5_ETA = 0.25  # Q's rate held at its Table 5 value (tail_weightening 5 x p 0.05) while p varies
 P5_FIG5_QUICK = dict(probs=(0.0, 0.05, 0.2), n_columns=16)
+P5_FIG5_LAST = 10  # epochs averaged for the comparison (all of a shorter run's)
 
 
 def p5_fig5_config(prob: float, quick: bool, seed: int) -> TrainConfig:
@@ -343,11 +347,17 @@ def p5_fig5_config(prob: float, quick: bool, seed: int) -> TrainConfig:
 def run_p5_fig5(quick: bool, seed: int, out: Path, selection: Cells = Cells()) -> dict:
     probs = P5_FIG5_QUICK["probs"] if quick else P5_FIG5_PROBS
     acc, result = run_cells([(f"p={p:g}", p5_fig5_config(p, quick, seed), None) for p in probs], out, selection)
-    rider = acc["p=0"]
-    best = max((k for k in acc if k != "p=0"), key=acc.get)
-    result["measured"]["best_chopped"] = {"cell": best, "test_acc": acc[best], "over_p0_points": acc[best] - rider}
-    checks = [check(f"some p > 0 beats p = 0 (RIDER): best ({best}) minus p = 0 (points)", acc[best] - rider,
-                    ">=", 1.0)]
+    # one epoch's test accuracy moves by about half a point (measured), so cells are compared by the mean
+    # over their last epochs
+    last = min(P5_FIG5_LAST, p5_fig5_config(0.0, quick, seed).epochs)
+    late = {k: float(np.mean([r["test_acc"] for r in read_metrics(Path(f).parent)[-last:]]))
+            for k, f in result["measured"]["metrics_files"].items()}
+    best = max((k for k in late if k != "p=0"), key=late.get)
+    result["measured"]["test_acc_last_epochs_mean"] = late
+    result["measured"]["best_chopped"] = {"cell": best, "test_acc_last_epochs_mean": late[best],
+                                          "over_p0_points": late[best] - late["p=0"]}
+    checks = [check(f"some p > 0 beats p = 0 (RIDER): best ({best}) minus p = 0, mean test accuracy of the last "
+                    f"{last} epochs (points)", late[best] - late["p=0"], ">=", 1.0)]
     notes = [
         "Setting of p5-tables' FCN E-RIDER cell at reference mean 0, std 0.05 (P5 Table 5 rates, ReRAM HfO2, P5 "
         "Table 6 periphery), for 50 epochs (P5 Fig. 5: 'E-RIDER, MNIST-FCN, 50 epochs'; papers.md gives no "
@@ -356,16 +366,20 @@ def run_p5_fig5(quick: bool, seed: int, out: Path, selection: Cells = Cells()) -
         f"reads of a column; Q's rate is held at eta = {P5_FIG5_ETA} (p5-tables' tail_weightening x p at p = "
         "0.05) for every p, so that p alone varies and p = 0 is RIDER (Alg. 2) with the same filter, not a "
         "frozen Q (tail_weightening x 0).",
-        "'Clearly beats' is read as at least one point of test accuracy (no numbers are given for Fig. 5).",
+        "'Clearly beats' is read as at least one point of test accuracy (no numbers are given for Fig. 5), "
+        f"averaged over the last {P5_FIG5_LAST} epochs of each cell: single epochs of these cells scatter by "
+        "0.4-0.7 points (standard deviation over epochs 41-50, measured).",
     ]
     if quick:
         notes.append(
             "quick: 3 epochs of the embedded MNIST subset, p in {0, 0.05, 0.2}, and 16 columns per transfer instead "
             "of 1 (with one column the 784-input layer reads each column ~1.5 times in 3 epochs, so no chopper "
             "would flip: p = 0, 0.01 and 0.05 then give identical runs, measured). NOT REPRODUCED in quick mode: "
-            "after 1200 steps p = 0 is ahead (measured 64.6 / 55.6 / 29.3 % for p = 0 / 0.05 / 0.2 at one thread, "
-            "65.1 / 54.2 / 29.3 % at two). The paper's claim is about converged 50-epoch runs (full mode).")
-    return {**result, "tolerance": "best p > 0 at least 1 point above p = 0", "checks": checks, "notes": notes}
+            "after 1200 steps p = 0 is ahead: mean test accuracy of the three epochs 55.8 / 53.4 / 24.2 % for p = 0 / "
+            "0.05 / 0.2 at one thread, 56.1 / 52.1 / 24.2 % at two (last epoch 64.6 / 55.6 / 29.3 % and 65.1 / "
+            "54.2 / 29.3 %). The paper's claim is about converged 50-epoch runs (full mode).")
+    return {**result, "tolerance": f"best p > 0 at least 1 point above p = 0 (mean of the last {last} epochs)",
+            "checks": checks, "notes": notes}
 
 
 register(Experiment(
