@@ -302,8 +302,8 @@ class AnalogTile:
 
         On CPU the pulses go through ``_send_pulses_at`` over the elements with non-zero counts (its numba
         loop where the device has one: a zero-shifting round on the FCN's arrays takes 6.8 ms against 9.5 ms,
-        ``bench_tile.py``); elsewhere through ``_send_pulses_reference``.  Both draw the same random numbers in the same order (tests hold them
-        equal bit for bit).
+        ``bench_tile.py``); elsewhere through ``_send_pulses_reference``.  Both draw the same random numbers
+        in the same order (tests hold them equal bit for bit).
         """
         if counts.device.type == "cpu" and self.conductance.device.type == "cpu":
             flat = counts.reshape(-1)
