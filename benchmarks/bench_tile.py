@@ -149,5 +149,6 @@ def main():
         print(f"zero-shifting round, {c2c} c2c ({n} elements, one pulse each): {fast:.2f} ms "
               f"({n / fast / 1e3:.0f} M pulses/s); torch reference path {ref:.2f} ms")
 
+
 if __name__ == "__main__":
     main()
