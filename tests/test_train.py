@@ -121,6 +121,21 @@ def test_cli_train_reports_accuracy_and_rejects_bad_keys(tmp_path, capsys):
     assert "--threads = 0 must be at least 1" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("sets, message", [
+    (["algorithm=nope"], "algorithm = 'nope' is not one of"),
+    (["algorithm=tiki-taka", "algorithm_params.gamma=-1"], "gamma = -1 is outside the allowed range"),
+    (["device_params.n_states=0"], "n_states = 0 is outside the allowed range"),
+])
+def test_cli_train_refuses_bad_algorithm_or_device_before_starting(tmp_path, capsys, sets, message):
+    """The error comes alone: no 'training ...' banner before it and no run folder left behind."""
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), *(a for s in sets for a in ("--set", s))]) == 2
+    printed = capsys.readouterr()
+    assert message in printed.err
+    assert "training" not in printed.out
+    assert not out.exists()
+
+
 def test_cli_threads_caps_torch_and_numba(monkeypatch):
     import numba
 

@@ -83,8 +83,6 @@ def _train(args) -> int:
         if getattr(args, flag):
             raise ConfigError(f"--{flag} goes with --sweep or --seeds (several runs)")
     cfg = build_config(args.config, sets)
-    print(f"training {cfg.model} on {cfg.dataset} with {cfg.algorithm} on {cfg.device} "
-          f"({cfg.epochs} epochs, batch {cfg.batch}, lr {cfg.lr}) -> {args.out}")
     summary = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
     if summary["interrupted"]:
         return 130

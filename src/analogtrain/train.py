@@ -321,14 +321,19 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
     a checkpoint and stops as on Ctrl-C.
     Returns ``{"analog": {...final metrics...}, "digital": {...} | None, "interrupted": bool}``.
     """
-    out = checkpoint.make_dir(out)
+    out = Path(out)
     if resume:
         _check_same_config(cfg, out)
-    save_config(cfg, out / "config.toml")
+    # Build the models and read the data before touching ``out``: a bad option or missing data set then
+    # stops the run with its message and leaves no half-made run folder behind.
     data = load_data(cfg)
     runs = [Run(cfg, "analog", True, data, out, progress)]
     if cfg.compare_digital:
         runs.append(Run(cfg, "digital", False, data, out, progress))
+    checkpoint.make_dir(out)
+    save_config(cfg, out / "config.toml")
+    log(f"training {cfg.model} on {cfg.dataset} with {cfg.algorithm} on {cfg.device} ({cfg.epochs} epochs, "
+        f"batch {cfg.batch}, lr {cfg.lr}) -> {out}")
     if resume:
         for run in runs:
             if run.restore():
