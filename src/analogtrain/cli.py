@@ -1,4 +1,4 @@
-"""Command line: ``analogtrain device list|show``, ``analogtrain train`` and ``analogtrain reproduce``.
+"""Command line: ``analogtrain device list|show``, ``train``, ``cost`` and ``reproduce``.
 
 The CLI holds no science: it parses, calls the library, prints.  A bad configuration
 (analogtrain.errors.ConfigError) ends with ``error: ...`` on stderr and exit code 2, no traceback.
@@ -59,6 +59,24 @@ def _device_show(args) -> int:
 
         plot_device(dev, args.out, seed=args.seed)
         print(f"plot written to {args.out}")
+    return 0
+
+
+# ---- cost ------------------------------------------------------------------------------------------------
+def _cost(args) -> int:
+    from .cost import hardware, network_costs
+    from .models import build_model
+
+    hw = hardware(**parse_sets(args.set))
+    costs = network_costs(build_model(args.model), hw, args.tiles)
+    arrays = ", ".join(f"{r}x{c}" for r, c in costs["arrays"])
+    print(f"{args.model}: arrays {arrays}; N = {costs['n']}; one set of arrays {costs['area_mm2']:.4g} mm^2")
+    print(f"hardware: {', '.join(f'{k} {v:g}' for k, v in vars(hw).items())}")
+    tiles = "P3's bound, infinitely many tiles" if args.tiles is None else f"{args.tiles} tiles"
+    print(f"update latency per sample, ns (multi-tile: {tiles}):")
+    print(f"  {'algorithm':<16} {'pulses':>9} {'reads':>9} {'digital':>9} {'total':>9}")
+    for name, c in costs["latency_ns"].items():
+        print(f"  {name:<16} " + " ".join(f"{c[k]:9.1f}" for k in ("pulses", "reads", "digital", "total")))
     return 0
 
 
@@ -206,6 +224,14 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--status", action="store_true",
                     help="with --sweep/--seeds: train nothing, list how far each run in --out has got")
     tr.set_defaults(func=_train)
+
+    cost = sub.add_parser("cost", help="update latency and crossbar area of each algorithm on a model (P3 App. I)")
+    cost.add_argument("--model", default="lenet5", help="fcn, lenet5 or resnet20 (default lenet5)")
+    cost.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                      help="a hardware field: t_pulse, t_mvm, pulses, tflops, arrays_sharing, transfer_every, "
+                           "mp_batch (repeatable)")
+    cost.add_argument("--tiles", type=int, metavar="T", help="multi-tile's number of tiles (default: P3's bound)")
+    cost.set_defaults(func=_cost)
 
     rep = sub.add_parser("reproduce", help="run a paper experiment by name")
     rep.add_argument("name", nargs="?", metavar="NAME", help="experiment name (see --list)")
