@@ -418,6 +418,11 @@ def test_sampled_bounds_keep_their_side_of_zero(name):
         (lambda: make_device("soft-bounds", foo=1), "foo"),
         (lambda: make_device("reram-hfo2", gamma_up=1.0), "gamma_up"),
         (lambda: make_device("power-step", gamma_up=-2.0), "gamma_up"),
+        (lambda: SoftBounds(dw_min=math.inf), "dw_min"),
+        (lambda: make_device("ideal", n_states=10), "n_states needs finite bounds"),
+        (lambda: make_device("piecewise", w_max=2.0), "w_max of piecewise follows from grid"),
+        (lambda: make_device("piecewise", grid="a,b"), "grid must be a list of numbers"),
+        (lambda: SoftBounds(dtod_log_normal=1), "dtod_log_normal"),
     ],
 )
 def test_bad_input_raises_config_error_naming_the_field(build, field):
@@ -464,3 +469,29 @@ def test_presets_describe_themselves(name):
     assert pr.description and pr.source
     info = pr.build().describe()
     assert math.isfinite(info["symmetric_point"]) and info["family"] in FAMILIES
+
+
+@pytest.mark.parametrize("mode", ["additive", "multiplicative"])
+def test_device_show_traces_use_the_training_paths_cycle_noise(mode):
+    """``device show``'s pulse traces (plots.pulse_trace) draw each pulse as training does (pulses.run_with_noise):
+    with additive noise the element's slope scales its noise (L1 eq. 2)."""
+    from analogtrain.plots import pulse_trace
+    from analogtrain.pulses import run_with_noise
+
+    device = make_device("softbounds-reference", dw_min_std=0.3, c2c_mode=mode, dw_min_dtod=0.5)
+    p = device.sample((64,), torch.Generator().manual_seed(0))
+    assert float((p.up - 1).abs().max()) > 0.1  # the slopes differ from 1, so a missing factor would show
+    w0 = torch.zeros(64, dtype=torch.float64)
+    for s in (1, -1):
+        xi = torch.randn(64, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+        trace = pulse_trace(device, p, w0, [s], torch.Generator().manual_seed(1))
+        sign = torch.full((64,), float(s), dtype=torch.float64)
+        trained = run_with_noise(device, p, w0, torch.ones(64), sign, lambda k: xi)
+        torch.testing.assert_close(trace[1], trained, rtol=0, atol=1e-15)
+
+
+def test_piecewise_table_from_the_command_lines_comma_lists():
+    """``--set grid=-1,0,1`` arrives as a string; it is the same table as the tuple."""
+    text = make_device("piecewise", grid="-1,0,1", dw_up="2e-3,1e-3,0", dw_down="0,1e-3,2e-3", dw_min=None)
+    table = make_device("piecewise", grid=(-1, 0, 1), dw_up=(2e-3, 1e-3, 0), dw_down=(0, 1e-3, 2e-3), dw_min=None)
+    assert text == table and (text.w_min, text.w_max, text.dw_min) == (-1.0, 1.0, pytest.approx(1e-3))

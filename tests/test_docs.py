@@ -1,4 +1,5 @@
-"""The docs name real options: every analogtrain name in docs/aihwkit.md's mapping tables exists."""
+"""The docs name real options: every analogtrain name in docs/aihwkit.md's mapping tables exists, and
+docs/devices.md names every device field and preset and links only figures that exist."""
 
 import dataclasses
 import re
@@ -8,7 +9,7 @@ import pytest
 
 from analogtrain.algorithms import ALGORITHMS
 from analogtrain.config import TrainConfig
-from analogtrain.devices import FAMILIES, PRESETS
+from analogtrain.devices import FAMILIES, PRESETS, list_presets
 from analogtrain.io import IOConfig
 from analogtrain.nn import AnalogLayerConfig
 from analogtrain.pulses import UpdateConfig
@@ -61,3 +62,44 @@ def test_the_check_catches_a_name_that_does_not_exist(bad):
     options, named = known_names()
     row = f"| aihwkit field | {bad} | note |"
     assert [n for n in analogtrain_column(row) if n not in options and n not in named]
+
+
+# ---- docs/devices.md: every device field and preset is documented ------------------------------------------
+def inline_code(text: str) -> set:
+    """Every `inline code` span of a markdown text (fenced blocks hold no single backticks here)."""
+    return set(re.findall(r"`([^`\n]+)`", text))
+
+
+def device_names() -> set:
+    """What docs/devices.md must name: every dataclass field of every family, every preset and family."""
+    return _fields(*FAMILIES.values()) | {p.name for p in list_presets()} | set(FAMILIES)
+
+
+def undocumented(text: str, expected: set) -> list[str]:
+    return sorted(expected - inline_code(text))
+
+
+def linked_figures(text: str) -> list[str]:
+    """Targets of the page's image links ``![alt](path)``."""
+    return re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", text)
+
+
+def test_devices_page_names_every_field_and_preset():
+    text = (DOCS / "devices.md").read_text()
+    missing = undocumented(text, device_names())
+    assert not missing, f"docs/devices.md does not name (as `inline code`): {missing}"
+
+
+def test_devices_page_figures_exist():
+    figures = linked_figures((DOCS / "devices.md").read_text())
+    assert len(figures) >= 2
+    absent = [f for f in figures if not (DOCS / f).is_file()]
+    assert not absent, f"docs/devices.md links figures that do not exist: {absent}"
+
+
+def test_the_devices_check_catches_a_gap():
+    text = (DOCS / "devices.md").read_text()
+    names = device_names()
+    assert undocumented(text.replace("`dw_min_std`", "dw_min_std"), names) == ["dw_min_std"]
+    assert undocumented(text, names | {"not_a_field"}) == ["not_a_field"]
+    assert linked_figures("![x](img/none.png)") == ["img/none.png"]

@@ -24,7 +24,8 @@ def pulse_trace(device: Device, p: DeviceParams, w0: torch.Tensor, signs: list[i
                 noise: bool = True):
     """Apply single pulses one by one (with the device's cycle-to-cycle noise); return all states.
 
-    Per-pulse noise follows base.py: additive q + s xi or multiplicative q (1 + s xi), in units of dw_min.
+    Per-pulse noise as in training (``pulses.run_with_noise``): additive q + alpha_s s xi (the element's
+    slope scales its noise, L1 eq. 2) or multiplicative q (1 + s xi), in units of dw_min.
     """
     w, out = w0.clone(), [w0.clone()]
     sigma = device.dw_min_std if noise else 0.0
@@ -32,7 +33,8 @@ def pulse_trace(device: Device, p: DeviceParams, w0: torch.Tensor, signs: list[i
         q = device.q_plus(w, p) if s > 0 else device.q_minus(w, p)
         if sigma > 0:
             xi = torch.randn(w.shape, generator=gen, dtype=torch.float64)
-            q = q + sigma * xi if device.c2c_mode == "additive" else q * (1 + sigma * xi)
+            slope = p.up if s > 0 else p.down
+            q = q + slope * sigma * xi if device.c2c_mode == "additive" else q * (1 + sigma * xi)
         w = device.clip(w + s * device.dw_min * q, p)
         out.append(w.clone())
     return torch.stack(out)

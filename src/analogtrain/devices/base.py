@@ -17,8 +17,9 @@ Device-to-device variation (papers.md §1.3 = L1 eq. 2-8, and §1.4 for aihwkit'
 sampled once per element from an explicit ``torch.Generator``:
     alpha_plus, alpha_minus = gamma +- rho,  gamma = slope * (exp(s_d xi_1) | max(1 + s_d xi_1, 0)),
     rho = up_down + up_down_dtod * xi_2,  w_max += |w_max| s_b xi_3,  w_min += |w_min| s_b xi_4.
-Cycle-to-cycle noise (``dw_min_std``) is per pulse, additive (q + s xi, L1 eq. 2) or multiplicative
-(q (1 + s xi), aihwkit's convention); ``write_noise_std`` (in units of dw_min) perturbs what a read sees
+Cycle-to-cycle noise (``dw_min_std``) is per pulse, additive (q + alpha s xi: L1 eq. 2, where the element's
+slope alpha_plus or alpha_minus scales the noise with the step) or multiplicative (q (1 + s xi), aihwkit's
+convention); ``write_noise_std`` (in units of dw_min) perturbs what a read sees
 and is redrawn for every element that receives a pulse.
 """
 
@@ -81,6 +82,7 @@ class Device:
 
     name: ClassVar[str] = "device"
     source: ClassVar[str] = ""
+    derived_fields: ClassVar[dict] = {}  # field -> what sets it (configure refuses to set it directly)
 
     dw_min: float = 0.001
     w_max: float = 0.6
@@ -98,7 +100,7 @@ class Device:
 
     # ---- validation -------------------------------------------------------------------------
     def __post_init__(self):
-        check_range("dw_min", self.dw_min, 0.0, lo_open=True)
+        check_range("dw_min", self.dw_min, 0.0, math.inf, lo_open=True, hi_open=True)
         if not (self.w_min < self.w_max):
             raise ConfigError(f"w_min = {self.w_min:g} must be below w_max = {self.w_max:g}")
         check_range("slope", self.slope, 0.0, lo_open=True)
@@ -106,6 +108,8 @@ class Device:
             check_range(f, getattr(self, f), 0.0)
         check_range("up_down", self.up_down, -self.slope, self.slope)
         check_choice("c2c_mode", self.c2c_mode, ("additive", "multiplicative"))
+        if not isinstance(self.dtod_log_normal, bool):
+            raise ConfigError(f"dtod_log_normal must be true or false, got {self.dtod_log_normal!r}")
 
     # ---- derived quantities -----------------------------------------------------------------
     @property
@@ -269,6 +273,8 @@ def configure(device: Device, **changes) -> Device:
     """
     names = {f.name for f in fields(device)}
     n_states = changes.pop("n_states", None)
+    for name in set(changes) & set(device.derived_fields):
+        raise ConfigError(f"{name} of {device.name} follows from {device.derived_fields[name]}; change that instead")
     unknown = sorted(set(changes) - names)
     if unknown:
         raise ConfigError(
@@ -277,6 +283,9 @@ def configure(device: Device, **changes) -> Device:
         )
     out = dataclasses.replace(device, **changes)
     if n_states is not None:
-        n = check_range("n_states", n_states, 0.0, lo_open=True)
+        n = check_range("n_states", n_states, 0.0, math.inf, lo_open=True, hi_open=True)
+        if not math.isfinite(out.w_max - out.w_min):
+            raise ConfigError(f"n_states needs finite bounds, but {device.name} has [{out.w_min:g}, {out.w_max:g}]; "
+                              "set dw_min instead")
         out = dataclasses.replace(out, dw_min=(out.w_max - out.w_min) / n)
     return out

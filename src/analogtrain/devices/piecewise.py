@@ -84,6 +84,15 @@ def reference_step(grid, dw_up, dw_down) -> float:
     return (dw_up[k] + dw_down[k]) / 2
 
 
+def _numbers(field: str, values) -> tuple:
+    """A table as floats; a string (``--set grid=-1,0,1``) is split at commas."""
+    items = values.split(",") if isinstance(values, str) else values
+    try:
+        return tuple(float(v) for v in items)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{field} must be a list of numbers (e.g. -1,0,1), got {values!r}") from None
+
+
 @dataclass(frozen=True)
 class PiecewiseStep(Device):
     """Measured step-size table, linearly interpolated; bounds are the grid ends."""
@@ -96,11 +105,13 @@ class PiecewiseStep(Device):
     dw_up: tuple = _UP
     dw_down: tuple = _DOWN
 
+    derived_fields = {"w_max": "grid (its last point)", "w_min": "grid (its first point)"}
+
     q_up_fn = staticmethod(_q_up)
     q_down_fn = staticmethod(_q_down)
 
     def __post_init__(self):
-        grid, up, down = (tuple(float(v) for v in getattr(self, f)) for f in ("grid", "dw_up", "dw_down"))
+        grid, up, down = (_numbers(f, getattr(self, f)) for f in ("grid", "dw_up", "dw_down"))
         if len(grid) < 2:
             raise ConfigError(f"grid needs at least 2 points, got {len(grid)}")
         if any(b <= a for a, b in zip(grid, grid[1:])):
