@@ -6,7 +6,8 @@ from torch import nn
 from analogtrain.cost import ALGORITHMS, Hardware, area_mm2, array_shapes, largest_side, update_latency
 from analogtrain.errors import ConfigError
 from analogtrain.experiments import run_experiment
-from analogtrain.models import fcn, lenet5
+from analogtrain.models import build_model, fcn, lenet5
+from analogtrain.nn import AnalogLayerConfig
 
 
 def test_parts_add_up_and_each_algorithm_costs_at_least_analog_sgd():
@@ -38,6 +39,7 @@ def test_shapes_area_and_largest_side_of_the_papers_nets():
     assert largest_side(shapes) == 512 and largest_side(array_shapes(fcn())) == 784
     assert area_mm2(shapes) == pytest.approx(80_016 * 0.16e-6)
     assert array_shapes(nn.Conv2d(8, 16, 3, groups=2)) == [(16, 36)]
+    assert array_shapes(build_model("lenet5", analog=AnalogLayerConfig())) == shapes  # analog layers too
 
 
 @pytest.mark.parametrize("call, message", [
@@ -47,7 +49,7 @@ def test_shapes_area_and_largest_side_of_the_papers_nets():
     (lambda: update_latency("multi-tile", 8, Hardware(transfer_every=1)), "transfer_every = 1 must exceed 1"),
     (lambda: Hardware(tflops=0), "tflops = 0 is outside the allowed range"),
     (lambda: Hardware(t_pulse=-1), "t_pulse = -1 is outside the allowed range"),
-    (lambda: array_shapes(nn.Sequential(nn.ReLU())), "no Linear or Conv2d"),
+    (lambda: array_shapes(nn.Sequential(nn.ReLU())), "no linear or convolutional layer"),
 ])
 def test_bad_input_names_the_field(call, message):
     with pytest.raises(ConfigError, match=message):

@@ -146,6 +146,32 @@ def test_cli_threads_caps_torch_and_numba(monkeypatch):
     assert calls == [("torch", 1), ("numba", 1)]
 
 
+@pytest.mark.parametrize("argv, threads", [
+    (["train", "--threads", "1"], "1"), (["reproduce", "p1-fig1", "--threads=2"], "2"),
+    (["train", "--threads", "0"], None), (["train", "--threads", "x"], None), (["train"], None),
+    (["train", "--threads"], None),
+])
+def test_threads_flag_is_read_before_torch_loads(argv, threads):
+    from analogtrain.__main__ import threads_in
+
+    assert threads_in(argv) == threads
+
+
+def test_threads_flag_sizes_the_thread_pools_from_the_start():
+    """``--threads 1`` reaches the environment before torch and numba start, so neither starts a second
+    thread (a cap applied later leaves spinning workers that slow a loaded machine)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from analogtrain.__main__ import run; rc = run(['reproduce', '--list', '--threads', '1']); "
+            "import os, numba, torch; print(rc, os.environ['OMP_NUM_THREADS'], numba.config.NUMBA_NUM_THREADS, "
+            "torch.get_num_threads())")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.splitlines()[-1] == "0 1 1 1"
+
+
 def test_zero_shift_calibration_runs_before_training(tmp_path):
     """``calibration=zero-shift`` calibrates every layer's array first and counts its pulses."""
     cfg = tiny(epochs=1, compare_digital=False, calibration="zero-shift", calibration_pulses=20)
@@ -168,6 +194,19 @@ def test_resume_refuses_checkpoints_of_another_configuration_but_may_extend_epoc
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows if r["run"] == "analog"] == [1, 2]
     assert rows[0]["test_acc"] == first["analog"]["test_acc"] and longer["analog"]["epoch"] == 2
+
+
+def test_cli_resume_reads_the_runs_own_config(tmp_path, capsys):
+    """``train --out DIR --resume`` continues DIR's run with its saved settings (here a non-default lr); a
+    --set may still extend it, and a --set that changes a non-resumable field is refused by name."""
+    sets = [a for k, v in {**TINY, "lr": 0.2, "epochs": 1}.items() for a in ("--set", f"{k}={v}")]
+    assert main(["train", "--out", str(tmp_path), "--no-progress", *sets]) == 0
+    assert main(["train", "--out", str(tmp_path), "--no-progress", "--resume", "--set", "epochs=2"]) == 0
+    saved = build_config(tmp_path / "config.toml")
+    assert (saved.lr, saved.epochs, saved.train_limit) == (0.2, 2, TINY["train_limit"])
+    capsys.readouterr()
+    assert main(["train", "--out", str(tmp_path), "--resume", "--set", "lr=0.3"]) == 2
+    assert "lr: 0.2 there, 0.3 now" in capsys.readouterr().err
 
 
 def test_out_linked_to_a_missing_folder_is_refused_by_name(tmp_path):

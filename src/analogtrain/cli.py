@@ -10,6 +10,7 @@ import argparse
 import math
 import os
 import sys
+from pathlib import Path
 
 from .config import parse_sets
 from .errors import ConfigError, TrainingDiverged
@@ -100,7 +101,10 @@ def _train(args) -> int:
     for flag in ("status", "jobs"):
         if getattr(args, flag):
             raise ConfigError(f"--{flag} goes with --sweep or --seeds (several runs)")
-    cfg = build_config(args.config, sets)
+    config = args.config
+    if args.resume and config is None and (Path(args.out) / "config.toml").exists():
+        config = Path(args.out) / "config.toml"  # the run's own settings; --set may change resumable ones
+    cfg = build_config(config, sets)
     summary = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
     if summary["interrupted"]:
         return 130
@@ -135,7 +139,6 @@ def _train_grid(args, sets: dict) -> int:
     the reproduction tables' cell runner (``--resume``, ``--jobs``, ``--status``, Ctrl-C as there); then the
     final test accuracy of each combination over the seeds, and ``grid.json`` / ``cells.png`` in ``--out``."""
     from itertools import product
-    from pathlib import Path
 
     from .config import build_config
     from .experiments import Cells, TableStatus, format_status, parse_seeds, run_cells, spread, write_json_atomic
@@ -210,7 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--set", action="append", metavar="KEY=VALUE",
                     help="override a config field, e.g. lr=0.1, device=reram-om, device.w_max=0.78 (repeatable)")
     tr.add_argument("--out", metavar="DIR", help="run folder (default runs/train; runs/grid with --sweep or --seeds)")
-    tr.add_argument("--resume", action="store_true", help="continue from the checkpoints in --out")
+    tr.add_argument("--resume", action="store_true",
+                    help="continue from the checkpoints in --out (with its config.toml unless CONFIG is given)")
     tr.add_argument("--data-dir", metavar="DIR", help="dataset folder (default $ANALOGTRAIN_DATA or the user cache)")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
     tr.add_argument("--threads", type=int, metavar="N", help=THREADS_HELP)

@@ -114,17 +114,20 @@ ALGORITHMS = ("analog-sgd", "tiki-taka", "ttv2", "cttv2", "agad", "mixed-precisi
 
 
 def array_shapes(model: nn.Module) -> list[tuple[int, int]]:
-    """``(rows, columns)`` of the crossbar each Linear / Conv2d of ``model`` maps onto (a convolution's
-    columns are its ``in_channels / groups x kernel`` inputs)."""
+    """``(rows, columns)`` of the crossbar each linear or convolutional layer of ``model`` maps onto, digital
+    (``nn.Linear``, ``nn.Conv2d``) or analog (``AnalogLinear``, ``AnalogConv2d``); a convolution's columns are
+    its ``in_channels / groups x kernel`` inputs."""
+    from .nn import AnalogConv2d, AnalogLinear
+
     shapes = []
     for m in model.modules():
-        if isinstance(m, nn.Linear):
+        if isinstance(m, (nn.Linear, AnalogLinear)):
             shapes.append((m.out_features, m.in_features))
-        elif isinstance(m, nn.Conv2d):
+        elif isinstance(m, (nn.Conv2d, AnalogConv2d)):
             k = m.kernel_size[0] * m.kernel_size[1]
-            shapes.append((m.out_channels, m.in_channels // m.groups * k))
+            shapes.append((m.out_channels, m.in_channels // getattr(m, "groups", 1) * k))
     if not shapes:
-        raise ConfigError("the model has no Linear or Conv2d layer to map onto crossbars")
+        raise ConfigError("the model has no linear or convolutional layer to map onto crossbars")
     return shapes
 
 

@@ -397,7 +397,7 @@ def run_experiment(name: str, quick: bool = False, seed: int = 0, out=None, cell
         res = dict(exp.run(bool(quick), int(seed), out, cells or Cells()) if exp.resumable
                    else exp.run(bool(quick), int(seed), out))
     except PartialTable as part:
-        res = dict(part.result, checks=[], passed=False,
+        res = dict(part.result, checks=[], passed=False, partial=True,
                    notes=[f"partial run: {len(part.skipped)} cell(s) not selected ({', '.join(part.skipped)}); "
                           "the verdict needs every cell: run again without --cells, with --resume"])
     seconds = time.perf_counter() - t0
@@ -463,7 +463,8 @@ def run_seeds(name: str, seeds, quick: bool = False, out=None, cells: Cells | No
     for s in seeds:
         log(f"seed {s}: running into {out / f'seed-{s}'}")
         runs[s] = run_experiment(name, quick=quick, seed=s, out=out / f"seed-{s}", cells=cells)
-        log(f"seed {s}: {'PASSED' if runs[s]['passed'] else 'FAILED'} ({runs[s]['seconds']:.1f} s)")
+        verdict = "PARTIAL" if runs[s].get("partial") else "PASSED" if runs[s]["passed"] else "FAILED"
+        log(f"seed {s}: {verdict} ({runs[s]['seconds']:.1f} s)")
     values: dict = {}
     for r in runs.values():
         for key, v in _flatten(r["measured"]):
@@ -484,6 +485,7 @@ def run_seeds(name: str, seeds, quick: bool = False, out=None, cells: Cells | No
         "checks": list(checks.values()),
         "passed_seeds": [s for s, r in runs.items() if r["passed"]],
         "passed": all(r["passed"] for r in runs.values()),
+        "partial": any(r.get("partial", False) for r in runs.values()),
         "results": {s: f"seed-{s}/result.json" for s in seeds},
         "seconds": round(time.perf_counter() - t0, 3),
     }
@@ -527,8 +529,8 @@ def format_summary(result: dict) -> str:
             lines.append(f"  {mark} {c['name']:<{w2}}  {_fmt(c['value'])} {c['relation']} {_fmt(c['bound'])}")
     mode = "quick" if result.get("quick") else "full"
     lines.append("")
-    lines.append(f"{'PASSED' if result['passed'] else 'FAILED'}  ({mode}, seed {result['seed']}, "
-                 f"{result['seconds']:.1f} s)")
+    verdict = "PARTIAL: no verdict" if result.get("partial") else "PASSED" if result["passed"] else "FAILED"
+    lines.append(f"{verdict}  ({mode}, seed {result['seed']}, {result['seconds']:.1f} s)")
     return "\n".join(lines)
 
 
@@ -550,7 +552,7 @@ def format_seeds_summary(result: dict) -> str:
             lines.append(f"  {len(c['passed_seeds'])}/{len(c['values'])}  {c['name']:<{w2}}  {vals} "
                          f"{c['relation']} {_fmt(c['bound'])}")
     failed = [s for s in seeds if s not in result["passed_seeds"]]
-    verdict = "PASSED on every seed" if not failed else (
+    verdict = "PARTIAL: no verdict" if result.get("partial") else "PASSED on every seed" if not failed else (
         f"FAILED on seed(s) {', '.join(map(str, failed))} ({len(seeds) - len(failed)} of {len(seeds)} passed)")
     lines += ["", f"{verdict}  ({'quick' if result['quick'] else 'full'}, {result['seconds']:.1f} s)"]
     return "\n".join(lines)
@@ -626,13 +628,13 @@ def cli_reproduce(args) -> int:
         result = run_seeds(name, seeds, quick=quick, out=out, cells=cells, log=lambda line: print(line, flush=True))
         print(format_seeds_summary(result))
         print(f"result: {out / 'result.json'} (each seed's: {out}/seed-S/result.json)")
-        return 0 if result["passed"] else 1
+        return 0 if result["passed"] or result["partial"] else 1
     result = run_experiment(name, quick=quick, seed=seed, out=out, cells=cells)
     print(format_summary(result))
     print(f"result: {out / 'result.json'}")
     for fig in result.get("figures", []):
         print(f"figure: {out / fig}")
-    return 0 if result["passed"] else 1
+    return 0 if result["passed"] or result.get("partial") else 1  # a --cells run did what it was asked
 
 
 # ---- discovery: every module of this package registers its experiments on import ----------------------
