@@ -269,3 +269,57 @@ def test_cli_sweep_refuses_bad_input_before_training_anything(tmp_path, capsys):
     assert not any(tmp_path.iterdir())  # nothing was trained
     assert main(["train", "--status"]) == 2
     assert "--status goes with --sweep or --seeds" in capsys.readouterr().err
+
+
+@pytest.fixture
+def bad_inputs(tmp_path):
+    (tmp_path / "file").write_text("")
+    (tmp_path / "string.toml").write_text('[periphery_params]\nout_noise = "0.1"\n')
+    return tmp_path
+
+
+SHORT = ["--set", "epochs=1", "--set", "train_limit=40", "--set", "test_limit=20", "--set", "compare_digital=false",
+         "--no-progress"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "{d}/string.toml", *SHORT], "out_noise must be a number, got '0.1'"),
+    (["train", *SHORT, "--set", "device.w_max=abc"], "w_max must be a number, got 'abc'"),
+    (["train", *SHORT, "--out", "{d}/file"], "is a file, not a folder"),
+    (["train", "{d}", *SHORT], "cannot be read"),
+    (["train", *SHORT, "--set", "seed=99999999999999999999"], "seed = 1e+20 is outside the allowed range"),
+    (["train", *SHORT, "--set", "lr=inf"], "lr must be finite"),
+    (["train", *SHORT, "--set", "lr=1e300"], "lr = 1e+300 is outside the allowed range"),
+    (["train", *SHORT, "--set", "device.dw_min_dtod=inf"], "dw_min_dtod must be finite"),
+    (["train", *SHORT, "--set", "update.update_management=maybe"], "update_management must be true or false"),
+    (["train", *SHORT, "--set", "update.bl=2.5"], "bl must be a whole number"),
+    (["train", *SHORT, "--set", "algorithm=multi-tile", "--set", "algorithm.n_tiles=1000000000"], "n_tiles = 1e+09"),
+    (["train", *SHORT, "--set", "algorithm=tiki-taka", "--set", "algorithm.gamma=inf"], "gamma must be finite"),
+    (["train", *SHORT, "--seeds", "0-3000000"], "at most 1000 at once"),
+    (["train", *SHORT, "--seeds", "0", "--jobs", "0"], "--jobs = 0"),
+    (["train", *SHORT, "--set", "model=resnet20"], "model resnet20 takes 3x32x32 images, but dataset mnist-subset"),
+    (["train", *SHORT, "--set", "calibration=zero-shift", "--set", "calibration_pulses=99999999999"],
+     "calibration_pulses = 1e+11 is outside"),
+    (["device", "show", "piecewise", "--set", "grid=-1,-0.5,nan,0.5,1"], "grid must hold finite numbers"),
+    (["device", "show", "p1-mnist", "--out", "{d}/x.xyz"], "--out's file type = '.xyz' is not one of"),
+    (["device", "show", "p1-mnist", "--set", "n_states=0.5"], "n_states = 0.5 is outside the allowed range"),
+    (["cost", "--tiles", "1000000000"], "tiles = 1e+09 is outside the allowed range [1, 1000]"),
+    (["cost", "--set", "pulses=yes"], "pulses must be a number, got True"),
+    (["reproduce", "p1-fig1", "--quick", "--seed", "-1"], "--seed = -1 is outside"),
+    (["reproduce", "p1-fig1", "--quick", "--out", "{d}/file"], "is a file, not a folder"),
+])
+def test_bad_input_is_refused_by_name_before_any_work(bad_inputs, capsys, argv, message):
+    """Each of these once ended in a traceback, a hang, a silent NaN or a silently accepted value."""
+    argv = [a.format(d=bad_inputs) for a in argv]
+    if "--out" not in argv and argv[0] != "cost" and argv[:2] != ["device", "show"]:
+        argv += ["--out", str(bad_inputs / "run")]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_toml_device_table_is_the_same_as_dotted_keys(tmp_path):
+    (tmp_path / "t.toml").write_text('device = "soft-bounds"\n[device_params]\nw_max = 0.5\n')
+    (tmp_path / "u.toml").write_text('[device]\nw_max = 0.5\n[periphery]\nout_noise = 0.0\n')
+    assert build_config(tmp_path / "t.toml").device_params == {"w_max": 0.5}
+    table = build_config(tmp_path / "u.toml")
+    assert (table.device_params, table.periphery_params) == ({"w_max": 0.5}, {"out_noise": 0.0})

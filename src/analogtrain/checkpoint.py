@@ -17,13 +17,18 @@ from .errors import ConfigError
 
 
 def make_dir(path: str | Path) -> Path:
-    """``mkdir -p path``; a link to a missing folder anywhere on the path is a ConfigError naming it."""
+    """``mkdir -p path``; a link to a missing folder, or a file, anywhere on the path is a ConfigError naming it."""
     path = Path(path)
     for p in (path, *path.parents):
         if p.is_symlink() and not p.exists():
             raise ConfigError(f"{path}: {p} is a link to a missing folder ({os.readlink(p)}); create it or "
                               "remove the link")
-    path.mkdir(parents=True, exist_ok=True)
+        if p.exists() and not p.is_dir():
+            raise ConfigError(f"{path}: {p} is a file, not a folder; choose another output folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # e.g. no permission
+        raise ConfigError(f"cannot create the folder {path}: {exc.strerror}") from None
     return path
 
 

@@ -56,8 +56,14 @@ def _device_show(args) -> int:
         if key not in ("family", "symmetric_point", "n_states"):
             print(f"  {key:16s} {_fmt(value)}")
     if args.out:
+        from .checkpoint import make_dir
+        from .config import MAX_SEED
+        from .errors import check_choice, check_int
         from .plots import plot_device
 
+        check_choice("--out's file type", Path(args.out).suffix.lower(), (".png", ".pdf", ".svg"))
+        check_int("--seed", args.seed, 0, MAX_SEED)
+        make_dir(Path(args.out).parent)
         plot_device(dev, args.out, seed=args.seed)
         print(f"plot written to {args.out}")
     return 0
@@ -157,7 +163,8 @@ def _train_grid(args, sets: dict) -> int:
     for _, cfg, _ in cells[:len(combos)]:  # build each combination's model once: a bad value fails before any run
         build_model(cfg.model, analog=layer_config(cfg), seed=cfg.seed)
     out = Path(args.out)
-    selection = Cells(resume=args.resume, verbose=True, status=args.status, jobs=args.jobs or 1, threads=args.threads)
+    selection = Cells(resume=args.resume, verbose=True, status=args.status, jobs=1 if args.jobs is None else args.jobs,
+                      threads=args.threads)
     if not args.status:
         print(f"{len(cells)} run(s): {len(combos)} configuration(s) x {len(seeds)} seed(s) -> {out}")
         if cells[0][1].compare_digital and len(combos) > 1:

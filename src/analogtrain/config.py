@@ -16,11 +16,14 @@ from pathlib import Path
 
 import tomli_w
 
-from .errors import ConfigError, check_choice, check_range
+from .errors import ConfigError, check_bool, check_choice, check_int, check_range
 
 SCHEDULES = ("none", "step")
 PERIPHERIES = ("default", "perfect")
 # dotted prefixes accepted by --set, and the table each one fills
+MAX_LR = 1e6  # far above any useful rate, and below float32's overflow
+MAX_SEED = 2 ** 63 - 1  # torch.Generator.manual_seed takes a signed 64-bit integer
+MAX_CALIBRATION_PULSES = 10 ** 7  # per element; P5 Fig. 1's largest zero-shifting budget is 12,000
 TABLES = {"device": "device_params", "algorithm": "algorithm_params", "update": "update",
           "periphery": "periphery_params", "reference": "reference"}
 
@@ -62,13 +65,19 @@ class TrainConfig:
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("periphery", self.periphery, PERIPHERIES)
         check_choice("calibration", self.calibration, ("none", "zero-shift"))
-        check_range("lr", self.lr, 0.0, lo_open=True)
-        check_range("digital_lr", self.digital_lr, 0.0)
+        check_range("lr", self.lr, 0.0, MAX_LR, lo_open=True)
+        check_range("digital_lr", self.digital_lr, 0.0, MAX_LR)
         check_range("gamma", self.gamma, 0.0, 1.0, lo_open=True)
+        check_range("weight_scaling_omega", self.weight_scaling_omega, 0.0)
+        check_bool("weight_scaling_columnwise", self.weight_scaling_columnwise)
+        for name in ("learn_out_scale", "compare_digital"):
+            check_bool(name, getattr(self, name))
         for name in ("step_size", "batch", "epochs"):
-            check_range(name, getattr(self, name), 1)
-        for name in ("train_limit", "test_limit", "seed", "calibration_pulses"):
-            check_range(name, getattr(self, name), 0)
+            check_int(name, getattr(self, name), 1)
+        for name in ("train_limit", "test_limit"):
+            check_int(name, getattr(self, name), 0)
+        check_int("seed", self.seed, 0, MAX_SEED)
+        check_int("calibration_pulses", self.calibration_pulses, 0, MAX_CALIBRATION_PULSES)
         for name in ("device_params", "algorithm_params", "update", "periphery_params", "reference"):
             if not isinstance(getattr(self, name), dict):
                 raise ConfigError(f"{name} must be a table of key = value, got {getattr(self, name)!r}")
@@ -135,8 +144,10 @@ def build_config(file: str | Path | None = None, sets: dict | None = None) -> Tr
                 raw = tomllib.load(f)
         except FileNotFoundError:
             raise ConfigError(f"config file {file} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config file {file} is not valid TOML: {exc}") from None
+        except OSError as exc:  # a folder, a file we may not read, ...
+            raise ConfigError(f"config file {file} cannot be read: {exc.strerror}") from None
     known = {f.name: f for f in fields(TrainConfig)}
     defaults = TrainConfig().as_dict()
     values = {}
@@ -147,6 +158,8 @@ def build_config(file: str | Path | None = None, sets: dict | None = None) -> Tr
             if table is None:
                 raise ConfigError(f"unknown option group {head!r} in {key!r}; groups: {', '.join(TABLES)}")
             values.setdefault(table, dict(values.get(table, {})))[rest] = value
+        elif isinstance(value, dict) and key in TABLES:  # a TOML [device] table: the same as device.* keys
+            values.setdefault(TABLES[key], {}).update(value)
         elif key in known:
             values[key] = value if isinstance(value, dict) and key in TABLES.values() else _coerce(
                 key, value, defaults[key])

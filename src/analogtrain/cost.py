@@ -40,7 +40,7 @@ from dataclasses import dataclass, fields
 
 from torch import nn
 
-from .errors import ConfigError, check_range
+from .errors import ConfigError, check_int, check_range
 
 CELL_AREA_UM2 = 0.4 ** 2  # um^2 per cross-point (P3 App. I)
 
@@ -60,8 +60,10 @@ class Hardware:
     def __post_init__(self):
         for name in ("t_pulse", "t_mvm", "pulses"):
             check_range(name, getattr(self, name), 0, math.inf, hi_open=True)
-        for name in ("tflops", "transfer_every", "arrays_sharing", "mp_batch"):
+        for name in ("tflops", "transfer_every"):
             check_range(name, getattr(self, name), 0, math.inf, lo_open=True, hi_open=True)
+        for name in ("arrays_sharing", "mp_batch"):
+            check_int(name, getattr(self, name), 1)
 
     @property
     def throughput(self) -> float:
@@ -97,7 +99,7 @@ def update_latency(algorithm: str, n: int, hw: Hardware = Hardware(), tiles: int
         parts = (n / hw.mp_batch * tp, 0.0, (2 * n * n + n) / thr)
     elif algorithm == "multi-tile":
         if tiles is not None:
-            check_range("tiles", tiles, 1, math.inf, hi_open=True)
+            check_int("tiles", tiles, 1, 1000)
         if tiles is None and ns <= 1:
             raise ConfigError(f"transfer_every = {ns:g} must exceed 1 for the multi-tile bound (tiles=None)")
         s0 = ns / (ns - 1) if tiles is None else _geometric(ns, 0, tiles)

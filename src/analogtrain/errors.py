@@ -27,17 +27,21 @@ def check_range(
     *,
     lo_open: bool = False,
     hi_open: bool = False,
+    allow_inf: bool = False,
 ) -> float:
-    """Return ``value`` if it is a finite-or-allowed number inside the range, else raise ConfigError.
+    """Return ``value`` as a float if it is a number inside the range, else raise ConfigError.
 
-    ``lo_open``/``hi_open`` exclude the end point (e.g. ``dw_min`` must be > 0).
+    ``lo_open``/``hi_open`` exclude the end point (e.g. ``dw_min`` must be > 0).  A string or a boolean is
+    not a number here (a config file's ``"0.1"`` would otherwise pass and fail deep inside torch), and
+    infinity only passes where ``allow_inf`` says it means something (e.g. an unbounded ADC range).
     """
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{field} must be a number, got {value!r}") from None
+    if isinstance(value, (str, bool)) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+        raise ConfigError(f"{field} must be a number, got {value!r}")
+    v = float(value)
     if math.isnan(v):
         raise ConfigError(f"{field} must be a number, got NaN")
+    if math.isinf(v) and not allow_inf:
+        raise ConfigError(f"{field} must be finite, got {v:g}")
     below = v <= lo if lo_open else v < lo
     above = v >= hi if hi_open else v > hi
     if below or above:
@@ -45,6 +49,22 @@ def check_range(
         right = ")" if hi_open else "]"
         raise ConfigError(f"{field} = {v:g} is outside the allowed range {left}{lo:g}, {hi:g}{right}")
     return v
+
+
+def check_int(field: str, value, lo: int = 0, hi: float = math.inf) -> int:
+    """Return ``value`` if it is a whole number (not a boolean) in ``[lo, hi]``, else raise ConfigError."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        if not (isinstance(value, float) and value.is_integer()):
+            raise ConfigError(f"{field} must be a whole number, got {value!r}")
+    check_range(field, value, lo, hi)
+    return int(value)
+
+
+def check_bool(field: str, value) -> bool:
+    """Return ``value`` if it is True or False, else raise ConfigError (``"no"`` would be true in Python)."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{field} must be true or false, got {value!r}")
+    return value
 
 
 def check_choice(field: str, value: str, choices) -> str:

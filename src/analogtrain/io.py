@@ -57,10 +57,10 @@ class IOConfig:
     max_bm_rounds: int = 5  # how many times iterative bound management may halve the input
 
     def __post_init__(self) -> None:
-        check_range("inp_bound", self.inp_bound, 0.0, lo_open=True)
+        check_range("inp_bound", self.inp_bound, 0.0, lo_open=True, allow_inf=True)
         check_range("inp_res", self.inp_res, 0.0, 1.0)
         check_range("inp_noise", self.inp_noise, 0.0, math.inf, hi_open=True)
-        check_range("out_bound", self.out_bound, 0.0, lo_open=True)
+        check_range("out_bound", self.out_bound, 0.0, lo_open=True, allow_inf=True)
         check_range("out_res", self.out_res, 0.0, 1.0)
         check_range("out_noise", self.out_noise, 0.0, math.inf, hi_open=True)
         check_choice("noise_management", self.noise_management, NOISE_MANAGEMENT)

@@ -16,6 +16,7 @@ from .errors import ConfigError, check_range
 from .nn import AnalogLayerConfig, convert
 
 MODELS = ("fcn", "lenet5", "resnet20")
+INPUT_SHAPES = {"fcn": (1, 28, 28), "lenet5": (1, 28, 28), "resnet20": (3, 32, 32)}  # channels, height, width
 
 
 def _seeded(model: nn.Module, seed: int) -> nn.Module:

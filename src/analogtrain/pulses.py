@@ -32,7 +32,7 @@ import torch
 
 from . import rng
 from .devices.base import Device, DeviceParams
-from .errors import check_choice, check_range
+from .errors import check_bool, check_choice, check_int
 
 MODES = ("expected", "pulses", "stochastic")
 MAX_TRAIN = 62  # bit masks hold one slot per bit of an int64 (two uniforms per hash word)
@@ -53,9 +53,11 @@ class UpdateConfig:
 
     def __post_init__(self):
         check_choice("mode", self.mode, MODES)
-        check_range("bl", self.bl, 1, MAX_TRAIN)
+        check_int("bl", self.bl, 1, MAX_TRAIN)
+        for name in ("update_bl_management", "update_management", "granularity_noise"):
+            check_bool(name, getattr(self, name))
         check_choice("rounding", self.rounding, ("ceil", "stochastic"))
-        check_range("max_pulses", self.max_pulses, 0)
+        check_int("max_pulses", self.max_pulses, 0)
         check_choice("fast", self.fast, ("auto", "kernel", "reference"))
 
 

@@ -39,7 +39,7 @@ from .data import batches, epoch_generator, load_dataset
 from .devices import make_device
 from .errors import ConfigError, TrainingDiverged
 from .io import IOConfig
-from .models import build_model
+from .models import INPUT_SHAPES, build_model
 from .nn import AnalogLayerConfig, AnalogOptimizer, analog_layers
 from .pulses import UpdateConfig
 from .tile import ReferenceConfig, TileConfig
@@ -137,6 +137,10 @@ def load_data(cfg: TrainConfig) -> Data:
     kw = dict(data_dir=cfg.data_dir or None)
     tr = load_dataset(cfg.dataset, "train", **kw).tensors()
     te = load_dataset(cfg.dataset, "test", **kw).tensors()
+    shape, wanted = tuple(tr[0].shape[1:]), INPUT_SHAPES.get(cfg.model)
+    if wanted is not None and shape != wanted:
+        raise ConfigError(f"model {cfg.model} takes {'x'.join(map(str, wanted))} images, but dataset {cfg.dataset} "
+                          f"has {'x'.join(map(str, shape))}; pick a model and a dataset that fit")
     if cfg.train_limit:
         tr = (tr[0][: cfg.train_limit], tr[1][: cfg.train_limit])
     if cfg.test_limit:

@@ -98,7 +98,7 @@ class MultiTile(ArrayAlgorithm):
     name = "multi-tile"
     OPTIONS = {
         **RESIDUAL_OPTIONS,
-        "n_tiles": Option(3, lo=2),
+        "n_tiles": Option(3, lo=2, hi=64),  # gamma^64 is below float64's resolution of W_bar
         "gamma": Option(0.5, lo=0.0, hi=1.0, lo_open=True),
         "transfer_every": ScalarOrList(2, lo=1),
         "transfer_every_growth": Option(5, lo=1),

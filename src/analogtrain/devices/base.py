@@ -101,6 +101,8 @@ class Device:
     # ---- validation -------------------------------------------------------------------------
     def __post_init__(self):
         check_range("dw_min", self.dw_min, 0.0, math.inf, lo_open=True, hi_open=True)
+        check_range("w_max", self.w_max, allow_inf=True)
+        check_range("w_min", self.w_min, allow_inf=True)
         if not (self.w_min < self.w_max):
             raise ConfigError(f"w_min = {self.w_min:g} must be below w_max = {self.w_max:g}")
         check_range("slope", self.slope, 0.0, lo_open=True)
@@ -283,7 +285,7 @@ def configure(device: Device, **changes) -> Device:
         )
     out = dataclasses.replace(device, **changes)
     if n_states is not None:
-        n = check_range("n_states", n_states, 0.0, math.inf, lo_open=True, hi_open=True)
+        n = check_range("n_states", n_states, 1.0, 1e9)  # fewer than one step across the range is no device
         if not math.isfinite(out.w_max - out.w_min):
             raise ConfigError(f"n_states needs finite bounds, but {device.name} has [{out.w_min:g}, {out.w_max:g}]; "
                               "set dw_min instead")

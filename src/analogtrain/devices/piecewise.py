@@ -28,6 +28,7 @@ with clip written through max(x, lo) = (x + lo + |x - lo|)/2 and min(x, hi) = (x
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass
 
 from ..errors import ConfigError
@@ -88,9 +89,12 @@ def _numbers(field: str, values) -> tuple:
     """A table as floats; a string (``--set grid=-1,0,1``) is split at commas."""
     items = values.split(",") if isinstance(values, str) else values
     try:
-        return tuple(float(v) for v in items)
+        numbers = tuple(float(v) for v in items)
     except (TypeError, ValueError):
         raise ConfigError(f"{field} must be a list of numbers (e.g. -1,0,1), got {values!r}") from None
+    if not all(math.isfinite(v) for v in numbers):
+        raise ConfigError(f"{field} must hold finite numbers, got {values!r}")
+    return numbers
 
 
 @dataclass(frozen=True)

@@ -422,6 +422,9 @@ def run_experiment(name: str, quick: bool = False, seed: int = 0, out=None, cell
     return _jsonable(result)
 
 
+MAX_SEEDS = 1000  # runs per command; beyond that, split the seeds over several commands
+
+
 def parse_seeds(text: str) -> list[int]:
     """``"0,1,2"``, ``"0-4"`` or a mix (``"0-2,7"``) as a list of distinct seeds, in order."""
     seeds = []
@@ -431,6 +434,8 @@ def parse_seeds(text: str) -> list[int]:
             span = range(int(lo), int(hi) + 1) if sep else [int(lo)]
         except ValueError:
             span = []
+        if len(span) > MAX_SEEDS:
+            raise ConfigError(f"--seeds {text!r}: {len(span)} seeds in {part.strip()!r}; at most {MAX_SEEDS} at once")
         if not span or min(span) < 0:
             raise ConfigError(f"--seeds {text!r}: {part.strip()!r} is not a seed (a whole number >= 0) or a range "
                               "of them (a-b with a <= b); e.g. --seeds 0,1,2 or --seeds 0-2")
@@ -598,7 +603,10 @@ def cli_reproduce(args) -> int:
     seeds = parse_seeds(args.seeds) if getattr(args, "seeds", None) is not None else []
     if seeds and seed is not None:
         raise ConfigError("give --seed S (one run) or --seeds LIST (one run per seed), not both")
-    seed = int(seed or 0)
+    from ..config import MAX_SEED
+    from ..errors import check_int
+
+    seed = check_int("--seed", int(seed or 0), 0, MAX_SEED)
     if getattr(args, "status", False):
         for flag in ("resume", "jobs"):
             if getattr(args, flag, None):
