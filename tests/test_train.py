@@ -101,9 +101,12 @@ def test_nan_loss_stops_with_message_and_keeps_last_checkpoint(tmp_path, monkeyp
         return loss * float("nan") if calls["n"] == 20 else loss  # step 20 = epoch 2, batch 8
 
     monkeypatch.setattr(train_mod.F, "nll_loss", nll)
-    with pytest.raises(train_mod.TrainingDiverged, match="epoch 2"):
+    with pytest.raises(train_mod.TrainingDiverged, match="epoch 2.*the last good checkpoint is"):
         train_mod.train(cfg, tmp_path, progress=False, log=lambda *a: None)
     assert checkpoint.load(tmp_path / "checkpoint-analog.pt")["epoch"] == 1
+    calls["n"] = 15  # the 5th step of a fresh run: nothing was saved yet, and the message says so
+    with pytest.raises(train_mod.TrainingDiverged, match="epoch 1, batch 5; no checkpoint had been written yet"):
+        train_mod.train(cfg, tmp_path / "fresh", progress=False, log=lambda *a: None)
 
 
 def test_cli_train_reports_accuracy_and_rejects_bad_keys(tmp_path, capsys):

@@ -233,10 +233,10 @@ class Run:
                 loss = F.nll_loss(out, yb)
                 value = loss.item()
                 if not math.isfinite(value):
-                    raise TrainingDiverged(
-                        f"{self.tag} run: loss became {value} at epoch {self.epoch + 1}, batch {self.batch + 1}; "
-                        f"the last good checkpoint is {self.path}"
-                    )
+                    kept = (f"the last good checkpoint is {self.path}" if self.path.exists() else
+                            "no checkpoint had been written yet")
+                    raise TrainingDiverged(f"{self.tag} run: loss became {value} at epoch {self.epoch + 1}, batch "
+                                           f"{self.batch + 1}; {kept} (a smaller lr may help)")
                 self.optimizer.zero_grad()
                 loss.backward()
                 self.optimizer.observe_loss(value)  # P3's warm start (before the update, as in its Alg. 1)
