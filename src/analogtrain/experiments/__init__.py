@@ -212,15 +212,21 @@ def _test_curve(folder: Path) -> tuple[list, list]:
     return [r["epoch"] for r in rows], [r["test_acc"] for r in rows]
 
 
-def plot_cells(path: Path, folders: dict, paper: dict, ends: dict | None = None) -> str:
-    """Test accuracy per epoch of each cell (``folders``: name -> folder), one panel per group (the part of
-    the name before its first '/'), with the paper's number (if not None) as a star at the cell's last epoch
-    (or at ``ends[name]``, the epochs a partial cell will run); returns the file name."""
+def pyplot():
+    """``matplotlib.pyplot`` on the file-only Agg backend, imported when a figure is first drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def plot_cells(path: Path, folders: dict, paper: dict, ends: dict | None = None) -> str:
+    """Test accuracy per epoch of each cell (``folders``: name -> folder), one panel per group (the part of
+    the name before its first '/'), with the paper's number (if not None) as a star at the cell's last epoch
+    (or at ``ends[name]``, the epochs a partial cell will run); returns the file name."""
+    plt = pyplot()
     groups: dict[str, list] = {}
     for key in folders:
         groups.setdefault(key.split("/", 1)[0] if "/" in key else "", []).append(key)
@@ -656,6 +662,6 @@ _discover()
 
 __all__ = [
     "EXPERIMENTS", "Experiment", "check", "cli_reproduce", "format_seeds_summary", "format_status", "format_summary",
-    "get_experiment", "list_experiments", "parse_seeds", "register", "run_experiment", "run_seeds", "spread",
+    "get_experiment", "list_experiments", "parse_seeds", "pyplot", "register", "run_experiment", "run_seeds", "spread",
     "table_status", "write_json_atomic",
 ]

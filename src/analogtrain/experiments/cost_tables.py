@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..cost import Hardware, area_mm2, array_shapes, largest_side, update_latency
 from ..models import lenet5
-from . import Experiment, check, register, save_figure
+from . import Experiment, check, pyplot, register, save_figure
 
 TOL_NS = 0.1  # the papers print 0.1 ns; P2's residual-learning figure adds twice its rounded 165.9
 RESNET18_N = 9 * 512  # ResNet-18's largest crossbar: a 3x3 conv of layer4, 512 rows x 512 * 9 columns
@@ -99,11 +99,7 @@ def run_p3_cost(quick: bool, seed: int, out: Path) -> dict:
 
 
 def _plot_latency(path: Path, latency: dict, tiles: list, by_tiles: list) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     names = [k for k in latency if k != "mixed-precision"]
     bottom = [0.0] * len(names)

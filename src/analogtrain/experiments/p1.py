@@ -25,17 +25,8 @@ import torch
 
 from ..devices.constant_step import Ideal
 from ..devices.soft_bounds import ald
-from . import Experiment, check, register, save_figure
+from . import Experiment, check, pyplot, register, save_figure
 from .least_squares import DTYPE, LeastSquares, Method, ald_fixed_point, generator, run, sub_seed
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _ema(x, beta: float) -> np.ndarray:
@@ -150,7 +141,7 @@ def run_fig1(quick: bool, seed: int, out: Path) -> dict:
         "= D s^2 as for the injected gradient noise (the paper injected weight noise in forward/backward instead).",
     ]
 
-    plt = _plt()
+    plt = pyplot()
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(14, 4.4))
     for i, lr in enumerate(lrs):
         col = f"C{i}"
@@ -270,7 +261,7 @@ def run_fig3(quick: bool, seed: int, out: Path) -> dict:
         "value of A); this experiment compares with full-batch rounded pulses instead.",
     ]
 
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(taus), figsize=(3.6 * len(taus), 3.4), sharey=True)
     for ax, tau in zip(np.atleast_1d(axes), taus):
         ax.plot(_ema(digital.loss, 0.8), color="C0", label="digital SGD")
@@ -421,7 +412,7 @@ def run_fig4(quick: bool, seed: int, out: Path) -> dict:
         "digital floor) between neighbouring tau.",
     ]
 
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(2, 3, figsize=(14, 7.5))
     for i, tau in enumerate(taus):
         ax[0, 0].plot(_ema(left_curves[tau], 0.8), color=f"C{i}", label=f"tau = {_k(tau)}")

@@ -26,17 +26,8 @@ from ..algorithms.zero_shift import zero_shift
 from ..devices import Ideal, SoftBounds
 from ..devices.soft_bounds import p2_linear
 from ..tile import AnalogTile, TileConfig
-from . import Experiment, check, register, save_figure
+from . import Experiment, check, pyplot, register, save_figure
 from .least_squares import DTYPE, LeastSquares, Method, generator, sub_seed
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _k(v) -> str:
@@ -113,7 +104,7 @@ def run_lemma_3_10(quick: bool, seed: int, out: Path) -> dict:
         "The white-noise check integrates the lemma: the filtered variance of i.i.d. noise is "
         "(1/pi) int_0^pi |H|^2 = eta/(2-eta) -- the fraction of gradient noise that leaks into Q.",
     ]
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.4))
     for i, e in enumerate(cfg["etas"]):
         ax.plot(omega, measured_curves[e], "o", ms=2.5, color=f"C{i}", label=f"measured, eta = {_k(e)}")
@@ -218,7 +209,7 @@ def run_p5_fig1(quick: bool, seed: int, out: Path) -> dict:
         "The 1/dw_min growth is the drift rate: a +- pair moves a state by ~2 dw_min G(w) (P5 Thm C.2: "
         "N ~ log(.)/(2 mu_q dw_min)); the log factor makes N*dw_min roughly but not exactly constant.",
     ]
-    plt = _plt()
+    plt = pyplot()
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(12, 4.4))
     ax0.plot([b for b, *_ in a_rows], [r for _, r, _ in a_rows], "o-", label="relative error of SP mean")
     ax0.plot([b for b, *_ in a_rows], [e for *_, e in a_rows], "s--", label="relative rms element error")
@@ -367,7 +358,7 @@ def run_p5_tracking(quick: bool, seed: int, out: Path) -> dict:
         "RIDER update differs from the reconstruction (eq. 11b is [I]) or its Thm 3.7 needs conditions this toy "
         "does not meet; the RIDER check is kept and fails.",
     ]
-    plt = _plt()
+    plt = pyplot()
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(13, 4.4))
     for i, (n, (_, _, label)) in enumerate(methods.items()):
         ax0.plot(curves[n]["loss"], color=f"C{i}", lw=0.8, label=label)
@@ -525,7 +516,7 @@ def run_p3_fig7(quick: bool, seed: int, out: Path) -> dict:
         "Either the toy's rates or gamma differ from papers.md's transcription, or P3's modified transfer path "
         "(its public code warm-starts by writing the gradient tile straight into each tile in turn) matters.",
     ]
-    plt = _plt()
+    plt = pyplot()
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(12, 4.4))
     for i, n in enumerate(ns):
         c = curves[n]

@@ -16,17 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from ..devices.soft_bounds import ald, p2_linear
-from . import Experiment, check, register, save_figure
+from . import Experiment, check, pyplot, register, save_figure
 from .least_squares import LeastSquares, Method, ald_fixed_point, run
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _ema(x, beta: float = 0.9) -> np.ndarray:
@@ -109,7 +100,7 @@ def run_p1_tt(quick: bool, seed: int, out: Path) -> dict:
         "noise-driven pulses, so with little noise P is barely damped, and W's transfer writes add granularity noise.",
     ]
 
-    plt = _plt()
+    plt = pyplot()
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(13, 4.4))
     for i, lr in enumerate(lrs):
         ax0.plot(_ema(curves["analog_sgd"][lr].loss), color=f"C{i}", ls=":", lw=1.1)
@@ -210,7 +201,7 @@ def run_p2_fig2(quick: bool, seed: int, out: Path) -> dict:
         "(full batch) -- the per-sample pulse trains are the only noise.",
     ]
 
-    plt = _plt()
+    plt = pyplot()
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(13, 4.4))
     ax0.plot(curves0[("asgd", 0.0)], "k--", lw=1.2, label="Analog SGD (c_Lin = 0)")
     ax0.plot(curves0[("asgd", max(c_lins))], "k:", lw=1.0, label=f"Analog SGD (c_Lin = {_k(max(c_lins))})")
@@ -310,7 +301,7 @@ def run_p2_cor1(quick: bool, seed: int, out: Path) -> dict:
         "shifted-SP run keeps the implicit-penalty bias E|g| G_P(0) whatever alpha is.",
     ]
 
-    plt = _plt()
+    plt = pyplot()
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(13, 4.4))
     for i, (n, m) in enumerate(methods.items()):
         ax0.plot(_ema(curves[n][lo].loss), color=f"C{i}", label=m.label)
