@@ -69,7 +69,9 @@ class TrainConfig:
         check_range("digital_lr", self.digital_lr, 0.0, MAX_LR)
         check_range("gamma", self.gamma, 0.0, 1.0, lo_open=True)
         check_range("weight_scaling_omega", self.weight_scaling_omega, 0.0)
-        check_bool("weight_scaling_columnwise", self.weight_scaling_columnwise)
+        if check_bool("weight_scaling_columnwise", self.weight_scaling_columnwise) and not self.weight_scaling_omega:
+            raise ConfigError("weight_scaling_columnwise = true needs weight_scaling_omega > 0 (it chooses how the "
+                              "weights are scaled; with omega 0 nothing is)")
         for name in ("learn_out_scale", "compare_digital"):
             check_bool(name, getattr(self, name))
         for name in ("step_size", "batch", "epochs"):
