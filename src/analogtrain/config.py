@@ -10,6 +10,7 @@ naming it and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -20,10 +21,10 @@ from .errors import ConfigError, check_bool, check_choice, check_int, check_rang
 
 SCHEDULES = ("none", "step")
 PERIPHERIES = ("default", "perfect")
-# dotted prefixes accepted by --set, and the table each one fills
 MAX_LR = 1e6  # far above any useful rate, and below float32's overflow
 MAX_SEED = 2 ** 63 - 1  # torch.Generator.manual_seed takes a signed 64-bit integer
 MAX_CALIBRATION_PULSES = 10 ** 7  # per element; P5 Fig. 1's largest zero-shifting budget is 12,000
+# dotted prefixes accepted by --set, and the table each one fills
 TABLES = {"device": "device_params", "algorithm": "algorithm_params", "update": "update",
           "periphery": "periphery_params", "reference": "reference"}
 
@@ -74,12 +75,10 @@ class TrainConfig:
                               "weights are scaled; with omega 0 nothing is)")
         for name in ("learn_out_scale", "compare_digital"):
             check_bool(name, getattr(self, name))
-        for name in ("step_size", "batch", "epochs"):
-            check_int(name, getattr(self, name), 1)
-        for name in ("train_limit", "test_limit"):
-            check_int(name, getattr(self, name), 0)
-        check_int("seed", self.seed, 0, MAX_SEED)
-        check_int("calibration_pulses", self.calibration_pulses, 0, MAX_CALIBRATION_PULSES)
+        for name, lo, hi in (("step_size", 1, math.inf), ("batch", 1, math.inf), ("epochs", 1, math.inf),
+                             ("train_limit", 0, math.inf), ("test_limit", 0, math.inf), ("seed", 0, MAX_SEED),
+                             ("calibration_pulses", 0, MAX_CALIBRATION_PULSES)):
+            setattr(self, name, check_int(name, getattr(self, name), lo, hi))  # a file's 2.0 becomes 2
         for name in ("device_params", "algorithm_params", "update", "periphery_params", "reference"):
             if not isinstance(getattr(self, name), dict):
                 raise ConfigError(f"{name} must be a table of key = value, got {getattr(self, name)!r}")

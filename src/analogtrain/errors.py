@@ -35,7 +35,7 @@ def check_range(
     not a number here (a config file's ``"0.1"`` would otherwise pass and fail deep inside torch), and
     infinity only passes where ``allow_inf`` says it means something (e.g. an unbounded ADC range).
     """
-    if isinstance(value, (str, bool)) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+    if isinstance(value, (str, bool)) or not hasattr(value, "__float__"):
         raise ConfigError(f"{field} must be a number, got {value!r}")
     v = float(value)
     if math.isnan(v):

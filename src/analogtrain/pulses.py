@@ -53,11 +53,11 @@ class UpdateConfig:
 
     def __post_init__(self):
         check_choice("mode", self.mode, MODES)
-        check_int("bl", self.bl, 1, MAX_TRAIN)
+        object.__setattr__(self, "bl", check_int("bl", self.bl, 1, MAX_TRAIN))  # a file's 31.0 becomes 31
         for name in ("update_bl_management", "update_management", "granularity_noise"):
             check_bool(name, getattr(self, name))
         check_choice("rounding", self.rounding, ("ceil", "stochastic"))
-        check_int("max_pulses", self.max_pulses, 0)
+        object.__setattr__(self, "max_pulses", check_int("max_pulses", self.max_pulses, 0))
         check_choice("fast", self.fast, ("auto", "kernel", "reference"))
 
 
