@@ -33,7 +33,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from ..errors import ConfigError, check_choice, check_range
+from ..errors import ConfigError, check_bool, check_choice, check_range
 
 
 @dataclass
@@ -100,7 +100,7 @@ class Device:
 
     # ---- validation -------------------------------------------------------------------------
     def __post_init__(self):
-        check_range("dw_min", self.dw_min, 0.0, math.inf, lo_open=True, hi_open=True)
+        check_range("dw_min", self.dw_min, 0.0, lo_open=True)
         check_range("w_max", self.w_max, allow_inf=True)
         check_range("w_min", self.w_min, allow_inf=True)
         if not (self.w_min < self.w_max):
@@ -110,8 +110,7 @@ class Device:
             check_range(f, getattr(self, f), 0.0)
         check_range("up_down", self.up_down, -self.slope, self.slope)
         check_choice("c2c_mode", self.c2c_mode, ("additive", "multiplicative"))
-        if not isinstance(self.dtod_log_normal, bool):
-            raise ConfigError(f"dtod_log_normal must be true or false, got {self.dtod_log_normal!r}")
+        check_bool("dtod_log_normal", self.dtod_log_normal)
 
     # ---- derived quantities -----------------------------------------------------------------
     @property
@@ -275,8 +274,10 @@ def configure(device: Device, **changes) -> Device:
     """
     names = {f.name for f in fields(device)}
     n_states = changes.pop("n_states", None)
-    for name in set(changes) & set(device.derived_fields):
-        raise ConfigError(f"{name} of {device.name} follows from {device.derived_fields[name]}; change that instead")
+    derived = sorted(set(changes) & set(device.derived_fields))
+    if derived:
+        raise ConfigError(f"{derived[0]} of {device.name} follows from {device.derived_fields[derived[0]]}; change "
+                          "that instead")
     unknown = sorted(set(changes) - names)
     if unknown:
         raise ConfigError(
