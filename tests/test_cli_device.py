@@ -1,4 +1,4 @@
-"""Tests for ``analogtrain device list|show`` (called in-process through cli.main)."""
+"""Tests for ``analogtrain device list|show`` and ``analogtrain algorithm list|show`` (in-process through cli.main)."""
 
 from __future__ import annotations
 
@@ -73,3 +73,27 @@ def test_output_into_a_closed_pipe_ends_quietly():
         os.close(write)
     assert done.returncode == 141
     assert done.stderr == ""
+
+
+# ---- analogtrain algorithm list / show ----------------------------------------------------------------------
+def test_algorithm_list_names_every_registered_algorithm(capsys):
+    from analogtrain.algorithms import ALGORITHMS
+
+    assert main(["algorithm", "list"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"  {name} " in out for name in ALGORITHMS)
+
+
+def test_algorithm_show_prints_each_option_with_default_range_and_meaning(capsys):
+    assert main(["algorithm", "show", "erider"]) == 0
+    out = capsys.readouterr().out
+    assert "rider.py" in out
+    line = next(x for x in out.splitlines() if x.strip().startswith("in_chop_prob "))
+    assert line.split()[1:] == ["0.05", "number", "in", "[0,", "1]"]  # E-RIDER's own default, not RIDER's 0
+    assert "eq. 17" in out
+
+
+def test_algorithm_show_refuses_an_unknown_name_with_the_known_ones(capsys):
+    assert main(["algorithm", "show", "tikitaka"]) == 2
+    err = capsys.readouterr().err
+    assert "tikitaka" in err and "tiki-taka" in err

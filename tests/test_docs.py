@@ -1,5 +1,6 @@
 """The docs name real options: every analogtrain name in docs/aihwkit.md's mapping tables exists, and
-docs/devices.md names every device field and preset and links only figures that exist."""
+docs/devices.md names every device field and preset and links only figures that exist, and docs/algorithms.md
+shows every algorithm's current option table."""
 
 import dataclasses
 import re
@@ -103,3 +104,34 @@ def test_the_devices_check_catches_a_gap():
     assert undocumented(text.replace("`dw_min_std`", "dw_min_std"), names) == ["dw_min_std"]
     assert undocumented(text, names | {"not_a_field"}) == ["not_a_field"]
     assert linked_figures("![x](img/none.png)") == ["img/none.png"]
+
+
+# ---- docs/algorithms.md: every algorithm's option table is the code's -------------------------------------
+def test_every_algorithm_option_has_a_meaning_and_a_range_in_words():
+    for name, cls in ALGORITHMS.items():
+        if not cls.__module__.startswith("analogtrain."):  # one a test registered (docs/extending.md)
+            continue
+        for key, opt in cls.OPTIONS.items():
+            assert opt.help and "|" not in opt.allowed(), (name, key)
+
+
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+def test_docs_algorithms_shows_each_algorithms_current_option_table(name):
+    from analogtrain.cli import algorithm_options_markdown
+
+    text = (DOCS / "algorithms.md").read_text()
+    assert f"## `{name}`" in text, f"docs/algorithms.md has no section for {name}"
+    section = text.split(f"## `{name}`", 1)[1].split("\n## ", 1)[0]
+    assert algorithm_options_markdown(name) in section, (
+        f"docs/algorithms.md's table for {name} is out of date: paste `analogtrain algorithm show {name} --markdown`")
+
+
+def test_the_option_table_changes_with_the_code(monkeypatch):
+    from analogtrain.cli import algorithm_options_markdown
+
+    before = algorithm_options_markdown("agad")
+    opts = dict(ALGORITHMS["agad"].OPTIONS)
+    opts["tail_weightening"] = opts["tail_weightening"].but(default=7.0)
+    monkeypatch.setattr(ALGORITHMS["agad"], "OPTIONS", opts)
+    after = algorithm_options_markdown("agad")
+    assert before != after and "| `tail_weightening` | 7 |" in after

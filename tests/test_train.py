@@ -327,3 +327,12 @@ def test_a_toml_device_table_is_the_same_as_dotted_keys(tmp_path):
     assert build_config(tmp_path / "t.toml").device_params == {"w_max": 0.5}
     table = build_config(tmp_path / "u.toml")
     assert (table.device_params, table.periphery_params) == ({"w_max": 0.5}, {"out_noise": 0.0})
+
+
+def test_a_toml_table_names_its_device_or_algorithm_with_name(tmp_path):
+    # TOML refuses `algorithm = "agad"` beside an [algorithm] table, so the table carries the name
+    (tmp_path / "t.toml").write_text('[algorithm]\nname = "agad"\nin_chop_prob = 0.05\n'
+                                     '[device]\nname = "soft-bounds"\nw_max = 0.5\n')
+    cfg = build_config(tmp_path / "t.toml")
+    assert (cfg.algorithm, cfg.algorithm_params) == ("agad", {"in_chop_prob": 0.05})
+    assert (cfg.device, cfg.device_params) == ("soft-bounds", {"w_max": 0.5})

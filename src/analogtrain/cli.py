@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from .config import parse_sets
-from .errors import ConfigError, TrainingDiverged
+from .errors import ConfigError, TrainingDiverged, check_choice
 
 
 # ---- device -----------------------------------------------------------------------------------------
@@ -58,7 +58,7 @@ def _device_show(args) -> int:
     if args.out:
         from .checkpoint import make_dir
         from .config import MAX_SEED
-        from .errors import check_choice, check_int
+        from .errors import check_int
         from .plots import plot_device
 
         check_choice("--out's file type", Path(args.out).suffix.lower(), (".png", ".pdf", ".svg"))
@@ -66,6 +66,61 @@ def _device_show(args) -> int:
         make_dir(Path(args.out).parent)
         plot_device(dev, args.out, seed=args.seed)
         print(f"plot written to {args.out}")
+    return 0
+
+
+# ---- algorithm -------------------------------------------------------------------------------------------
+def _summary(cls) -> str:
+    """The first line of a class's docstring, without its pointer to the module's."""
+    line = (cls.__doc__ or "(no description)").strip().splitlines()[0]
+    return line.replace("See module docstring.", "").strip()
+
+
+def _algorithm_list(args) -> int:
+    from .algorithms import ALGORITHMS
+
+    for name, cls in ALGORITHMS.items():
+        print(f"  {name:16s} {_summary(cls)}")
+    print("\noptions of one: analogtrain algorithm show NAME; choose one: analogtrain train --set algorithm=NAME")
+    return 0
+
+
+def _option_default(v) -> str:
+    return str(v).lower() if isinstance(v, bool) else _fmt(v)
+
+
+def algorithm_options_markdown(name: str) -> str:
+    """The option table of algorithm ``name`` as markdown (``algorithm show --markdown``, docs/algorithms.md)."""
+    from .algorithms import ALGORITHMS
+
+    cls = ALGORITHMS[check_choice("algorithm", name, ALGORITHMS)]
+    if not cls.OPTIONS:
+        return "(no options)\n"
+    cell = lambda text: text.replace("|", "\\|")  # noqa: E731 (a bar inside a cell ends it)
+    rows = [f"| `{k}` | {_option_default(o.default)} | {o.allowed()} | {cell(o.help)} |" for k, o in cls.OPTIONS.items()]
+    return "\n".join(["| option | default | allowed | what it does |", "| --- | --- | --- | --- |", *rows]) + "\n"
+
+
+def _algorithm_show(args) -> int:
+    import inspect
+
+    from .algorithms import ALGORITHMS
+
+    cls = ALGORITHMS[check_choice("algorithm", args.name, ALGORITHMS)]
+    if args.markdown:
+        print(algorithm_options_markdown(args.name), end="")
+        return 0
+    print(f"algorithm: {args.name}")
+    print(f"what:      {_summary(cls)}")
+    print(f"source:    {inspect.getsourcefile(cls)} (equations and paper mapping in its docstring)")
+    if not cls.OPTIONS:
+        print("options:   none")
+        return 0
+    print(f"options (--set algorithm.OPTION=VALUE; in Python AnalogLayerConfig(algorithm={args.name!r}, options={{...}})):")
+    width = max(map(len, cls.OPTIONS))
+    for k, o in cls.OPTIONS.items():
+        print(f"  {k:{width}s}  {_option_default(o.default):8s}  {o.allowed()}")
+        print(f"  {'':{width}s}  {o.help}")
     return 0
 
 
@@ -214,6 +269,14 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--out", metavar="FILE.png", help="write response and pulse-trace plot")
     ds.add_argument("--seed", type=int, default=0, help="seed of the sampled elements in the plot")
     ds.set_defaults(func=_device_show)
+
+    algo = sub.add_parser("algorithm", help="list the training algorithms and their options")
+    asub = algo.add_subparsers(dest="algorithm_command", required=True)
+    asub.add_parser("list", help="list the algorithms").set_defaults(func=_algorithm_list)
+    ash = asub.add_parser("show", help="one algorithm's options: default, allowed values, what each does")
+    ash.add_argument("name", help="algorithm name (see `analogtrain algorithm list`)")
+    ash.add_argument("--markdown", action="store_true", help="print the option table as markdown")
+    ash.set_defaults(func=_algorithm_show)
 
     tr = sub.add_parser("train", help="train a model on analog tiles (default: FCN on the embedded MNIST subset)")
     tr.add_argument("config", nargs="?", metavar="CONFIG.toml", help="run configuration (every field optional)")

@@ -159,7 +159,10 @@ def build_config(file: str | Path | None = None, sets: dict | None = None) -> Tr
             if table is None:
                 raise ConfigError(f"unknown option group {head!r} in {key!r}; groups: {', '.join(TABLES)}")
             values.setdefault(table, dict(values.get(table, {})))[rest] = value
-        elif isinstance(value, dict) and key in TABLES:  # a TOML [device] table: the same as device.* keys
+        elif isinstance(value, dict) and key in TABLES:  # a TOML [device] table: the same as device.* keys,
+            value = dict(value)  # and its `name` names the device (TOML allows no `device = ...` beside it)
+            if "name" in value and isinstance(defaults.get(key), str):
+                values[key] = _coerce(key, value.pop("name"), defaults[key])
             values.setdefault(TABLES[key], {}).update(value)
         elif key in known:
             values[key] = value if isinstance(value, dict) and key in TABLES.values() else _coerce(

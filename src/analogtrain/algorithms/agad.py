@@ -32,7 +32,8 @@ class AGAD(ChoppedTTv2):
     """AGAD: chopped fast array, running-mean reference set at chopper flips (papers.md §2.5)."""
 
     name = "agad"
-    OPTIONS = {**CHOP_OPTIONS, "tail_weightening": Option(5.0, lo=0.0, lo_open=True)}
+    OPTIONS = {**CHOP_OPTIONS, "tail_weightening": Option(5.0, lo=0.0, lo_open=True, help=(
+        "m: P's running mean moves by min(m / chopper period, 1) of each read (eq. 13)"))}
     # on a symmetric device W must be able to follow: no cap on the pulses per transfer
     ideal_options = {"gamma": 0.4, "max_pulses": 0}
 

@@ -88,6 +88,9 @@ class ScalarOrList(Option):
             return tuple(Option.check(self, f"{name}[{i}]", v) for i, v in enumerate(value))
         return Option.check(self, name, value)
 
+    def allowed(self) -> str:
+        return f"{Option.allowed(self)}, or a list of them"
+
 
 HISTORY = 6  # losses the plateau rule looks at
 
@@ -98,16 +101,24 @@ class MultiTile(ArrayAlgorithm):
     name = "multi-tile"
     OPTIONS = {
         **RESIDUAL_OPTIONS,
-        "n_tiles": Option(3, lo=2, hi=64),  # gamma^64 is below float64's resolution of W_bar
-        "gamma": Option(0.5, lo=0.0, hi=1.0, lo_open=True),
-        "transfer_every": ScalarOrList(2, lo=1),
-        "transfer_every_growth": Option(5, lo=1),
-        "global_periods": Option(False),  # transfer_every as global periods in steps (aihwkit, P3's code)
-        "transfer_lr": ScalarOrList(0.1, lo=0.0, lo_open=True),
-        "transfer_lr_growth": Option(1.2, lo=0.0, lo_open=True),
-        "scale_transfer_lr": Option(False),
-        "warm_start": Option(False),
-        "warm_start_rule": Option("paper", choices=("paper", "code")),
+        "fast_lr": RESIDUAL_OPTIONS["fast_lr"].but(help="alpha, the rate of the gradient pulsed onto the finest tile (eq. 6)"),
+        "n_columns": RESIDUAL_OPTIONS["n_columns"].but(help="columns read and transferred per transfer (cyclic; P3: 1)"),
+        # at most 64: gamma^64 is below float64's resolution of W_bar
+        "n_tiles": Option(3, lo=2, hi=64, help="N + 1 tiles, W_bar = sum gamma^n W^(n)"),
+        "gamma": Option(0.5, lo=0.0, hi=1.0, lo_open=True, help=(
+            "the geometric weight between tiles (P3 App. J.3: slightly above 1 / n_states)")),
+        "transfer_every": ScalarOrList(2, lo=1, help=(
+            "inner-loop lengths [T_N, ..., T_1], or T_N with T_(N-i) = T_N * transfer_every_growth^i")),
+        "transfer_every_growth": Option(5, lo=1, help="growth of the inner-loop length per tile (scalar transfer_every)"),
+        "global_periods": Option(False, help=(
+            "read transfer_every as global periods in optimizer steps (aihwkit, P3's code)")),
+        "transfer_lr": ScalarOrList(0.1, lo=0.0, lo_open=True, help=(
+            "beta per transfer [out of W^(N), ..., into W^(0)], or a base: out of W^(m) at transfer_lr * growth^m")),
+        "transfer_lr_growth": Option(1.2, lo=0.0, lo_open=True, help="growth of the transfer rate per source tile"),
+        "scale_transfer_lr": RESIDUAL_OPTIONS["scale_transfer_lr"].but(default=False),
+        "warm_start": Option(False, help="Algorithm 1 step 3: fill the tiles one by one, switching on loss plateaus"),
+        "warm_start_rule": Option("paper", choices=("paper", "code"), help=(
+            "plateaus of every step's batch loss (paper) or of each epoch's mean loss (code, P3's public code)")),
     }
     # two tiles with these settings are residual learning (tiki-taka, gamma 0.4)
     ideal_options = {"n_tiles": 2, "gamma": 0.4, "transfer_every": 1, "transfer_lr": 1.0, "transfer_lr_growth": 1.0,

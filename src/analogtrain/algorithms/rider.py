@@ -72,12 +72,12 @@ from .zero_shift import calibrate
 
 RIDER_OPTIONS = {
     **BUFFER_OPTIONS,
-    "gamma": Option(0.1, lo=0.0),  # P5: 0.1
-    "eta": Option(0.05, lo=0.0, hi=1.0),  # moving-average rate of Q (eq. 12), per read of a column
-    "in_chop_prob": Option(0.0, lo=0.0, hi=1.0),  # p of eq. 17, per read of a column
-    "in_chop_random": Option(True),
-    "buffer": Option(True),  # practical form (H + threshold pulses); False: eq. 11b as a pulsed transfer
-    "track": Option(True),  # False: Q stays at its initial value (Alg. 4)
+    "gamma": BUFFER_OPTIONS["gamma"].but(default=0.1, help="mixing weight: the gradient is taken at W + gamma (P - Q)"),
+    "eta": Option(0.05, lo=0.0, hi=1.0, help="Q's moving-average rate (eq. 12), per read of a column"),
+    "in_chop_prob": Option(0.0, lo=0.0, hi=1.0, help="p of eq. 17: a column's chopper flips after a read with probability p"),
+    "in_chop_random": Option(True, help="random flips (true) or every max(ceil(1/p), 2) reads of the column (false)"),
+    "buffer": Option(True, help="practical form: the residual through a buffer H and threshold pulses; false: eq. 11b"),
+    "track": Option(True, help="Q tracks P's symmetric point; false: Q stays fixed (P5 Alg. 4's second stage)"),
 }
 
 
@@ -174,6 +174,6 @@ class ERIDER(RIDER):
     """E-RIDER (P5 Alg. 3): RIDER with choppers and an analog copy Q~ reprogrammed at flips."""
 
     name = "erider"
-    OPTIONS = {**RIDER_OPTIONS, "in_chop_prob": Option(0.05, lo=0.0, hi=1.0)}
+    OPTIONS = {**RIDER_OPTIONS, "in_chop_prob": RIDER_OPTIONS["in_chop_prob"].but(default=0.05)}
     ideal_options = {"gamma": 0.4, "eta": 0.2, "max_pulses": 0}
     analog_copy = True

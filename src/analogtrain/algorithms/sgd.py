@@ -14,8 +14,8 @@ import torch
 
 from ..errors import ConfigError
 from ..tile import AnalogTile, TileConfig
-from .steps import Option, resolve_options
-from .zero_shift import MODES, calibrate
+from .steps import resolve_options
+from .zero_shift import CALIBRATION_OPTIONS, calibrate
 
 
 class AnalogSGD:
@@ -28,11 +28,7 @@ class AnalogSGD:
 
     name = "analog-sgd"
     # zero-shifting first (P5 Alg. 1) makes the array read zero at its symmetric point
-    OPTIONS = {
-        "calibration": Option("none", choices=("none", "zero-shift")),
-        "calibration_pulses": Option(1000, lo=0),
-        "calibration_mode": Option("random", choices=MODES),
-    }
+    OPTIONS = CALIBRATION_OPTIONS
 
     def __init__(self, tile: AnalogTile):
         self.tile = tile

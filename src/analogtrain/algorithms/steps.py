@@ -42,7 +42,7 @@ RIDER's Q or AGAD's p_ref, applied exactly).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numba
 import numpy as np
@@ -374,7 +374,7 @@ def advance_choppers(chop: torch.Tensor, reads: torch.Tensor, cols: torch.Tensor
 # =============================================================================================
 @dataclass(frozen=True)
 class Option:
-    """One hyper-parameter: default and allowed values (``kind`` float, int, bool or str)."""
+    """One hyper-parameter: default and allowed values (``kind`` float, int, bool or str), and what it does."""
 
     default: object
     lo: float = -math.inf
@@ -382,6 +382,24 @@ class Option:
     lo_open: bool = False
     choices: tuple = ()
     why: str = ""  # for a value outside ``choices`` that is meaningful but not modelled: the reason
+    help: str = ""  # one line for ``analogtrain algorithm show`` and docs/algorithms.md
+
+    def but(self, **changes) -> "Option":
+        """This option with some fields changed (an algorithm's own default or meaning of a shared option)."""
+        return replace(self, **changes)
+
+    def allowed(self) -> str:
+        """The allowed values in words, as the error messages state them."""
+        if isinstance(self.default, bool):
+            return "true or false" if not self.choices else " or ".join(str(c).lower() for c in self.choices)
+        if isinstance(self.default, str):
+            return "one of: " + ", ".join(self.choices)
+        kind = "whole number" if isinstance(self.default, int) else "number"
+        if self.lo == -math.inf and self.hi == math.inf:
+            return kind
+        if self.hi == math.inf:
+            return f"{kind} {'>' if self.lo_open else '>='} {self.lo:g}"
+        return f"{kind} in {'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}]"
 
     def check(self, name: str, value):
         if isinstance(self.default, bool):

@@ -43,20 +43,19 @@ import torch
 from ..errors import ConfigError
 from .steps import (MIXED_READS, ArrayAlgorithm, Gradient, Option, next_columns, pulse_gradient, read_columns,
                     transfer_columns)
-from .zero_shift import MODES, calibrate
+from .zero_shift import CALIBRATION_OPTIONS, calibrate
 
 RESIDUAL_OPTIONS = {
-    "gamma": Option(0.0, lo=0.0),  # mixing weight of W_eff = W + gamma P (>= 0)
-    "fast_lr": Option(1.0, lo=0.0, lo_open=True),
-    "scale_fast_lr": Option(True),
-    "transfer_lr": Option(1.0, lo=0.0, lo_open=True),
-    "scale_transfer_lr": Option(True),
-    "transfer_every": Option(1, lo=1),  # optimizer steps between transfers
-    "n_columns": Option(1, lo=1),  # columns per transfer, in [1, in_size]
-    "calibration": Option("none", choices=("none", "zero-shift")),  # of P, at build time
-    "calibration_pulses": Option(1000, lo=0),
-    "calibration_mode": Option("random", choices=MODES),
-    "mixed_read": Option("summed", choices=MIXED_READS),  # how W + gamma P is read (ArrayAlgorithm._mixed)
+    "gamma": Option(0.0, lo=0.0, help="mixing weight: forward and backward see W + gamma P (P2 eq. 10; P1: 0)"),
+    "fast_lr": Option(1.0, lo=0.0, lo_open=True, help="alpha, the rate of the gradient pulsed onto P"),
+    "scale_fast_lr": Option(True, help="alpha = fast_lr * lr (true) or fast_lr itself (false)"),
+    "transfer_lr": Option(1.0, lo=0.0, lo_open=True, help="beta, the rate of the transfer from P onto W"),
+    "scale_transfer_lr": Option(True, help="beta = transfer_lr * lr (true) or transfer_lr itself (false)"),
+    "transfer_every": Option(1, lo=1, help="optimizer steps between two transfers"),
+    "n_columns": Option(1, lo=1, help="columns of P read and transferred per transfer (cyclic), at most in_size"),
+    **CALIBRATION_OPTIONS,
+    "mixed_read": Option("summed", choices=MIXED_READS, help=(
+        "summed: the summed weight read as one array, one noise draw (aihwkit); separate: one MVM per array")),
 }
 
 

@@ -38,14 +38,16 @@ from .tiki_taka import RESIDUAL_OPTIONS, TikiTaka
 
 BUFFER_OPTIONS = {
     **RESIDUAL_OPTIONS,
-    "threshold_scale": Option(1.0, lo=0.0, lo_open=True),  # threshold in units of W's dw_min
-    "max_pulses": Option(1, lo=0),  # per element per transfer (0 = no cap)
-    "forget_buffer": Option(False),
-    "momentum": Option(0.0, lo=0.0, hi=1.0),
-    "auto_granularity": Option(0.0, lo=0.0),  # 0: off; else beta * in_size * transfer_every / auto_granularity
+    "threshold_scale": Option(1.0, lo=0.0, lo_open=True, help="W is pulsed where |H| >= threshold_scale * W's dw_min"),
+    "max_pulses": Option(1, lo=0, help="most pulses per element per transfer (0: no cap)"),
+    "forget_buffer": Option(False, help="where W was pulsed, H <- momentum * H instead of H minus what was sent"),
+    "momentum": Option(0.0, lo=0.0, hi=1.0, help="what H keeps where it fired, with forget_buffer"),
+    "auto_granularity": Option(0.0, lo=0.0, help=(
+        "aihwkit's buffer granularity g: the buffer's rate is beta * in_size * transfer_every / g (0: beta)")),
     "units_in_mbatch": Option(True, choices=(True,), why=(
         "transfer_every counts optimizer steps (one transfer per mini-batch); aihwkit's per-MVM count "
-        "(rows / transfer_every transfers per mini-batch) is not modelled -- raise n_columns instead")),
+        "(rows / transfer_every transfers per mini-batch) is not modelled -- raise n_columns instead"),
+        help="transfer_every counts optimizer steps (aihwkit's per-MVM count is not modelled)"),
 }
 
 
@@ -90,7 +92,9 @@ class ResidualLearningV2(TikiTakaV2):
     """RL-v2 (P2 §5): gradient at W + gamma P, decaying buffer, at most one pulse per element."""
 
     name = "rlv2"
-    OPTIONS = {**BUFFER_OPTIONS, "gamma": Option(0.4, lo=0.0), "transfer_lr": Option(0.1, lo=0.0, lo_open=True),
-               "scale_transfer_lr": Option(False)}
+    OPTIONS = {**BUFFER_OPTIONS, "gamma": BUFFER_OPTIONS["gamma"].but(default=0.4),
+               "transfer_lr": BUFFER_OPTIONS["transfer_lr"].but(
+                   default=0.1, help="beta, the buffer's filter rate H <- (1 - beta) H + beta P, at most 1 (eq. 14)"),
+               "scale_transfer_lr": BUFFER_OPTIONS["scale_transfer_lr"].but(default=False)}
     ideal_options = {}
     decay = True

@@ -19,11 +19,19 @@ import torch
 
 from ..errors import check_choice, check_range
 from ..tile import AnalogTile
-from .steps import program_reference
+from .steps import Option, program_reference
 
 MODES = ("random", "cyclic")
 
-__all__ = ["MODES", "calibrate", "program_reference", "zero_shift"]
+# the options of every algorithm with an analog gradient array (``calibrate`` runs at build time)
+CALIBRATION_OPTIONS = {
+    "calibration": Option("none", choices=("none", "zero-shift"), help=(
+        "zero-shift the gradient array before training (P5 Alg. 1), so it reads zero at its symmetric point")),
+    "calibration_pulses": Option(1000, lo=0, help="zero-shifting pulses per element (counted in the run's pulses)"),
+    "calibration_mode": Option("random", choices=MODES, help="random signs (P5 Alg. 1) or +, -, +, - (cyclic)"),
+}
+
+__all__ = ["CALIBRATION_OPTIONS", "MODES", "calibrate", "program_reference", "zero_shift"]
 
 
 def zero_shift(tile: AnalogTile, n_pulses: int, mode: str = "random",
