@@ -135,3 +135,17 @@ def test_the_option_table_changes_with_the_code(monkeypatch):
     monkeypatch.setattr(ALGORITHMS["agad"], "OPTIONS", opts)
     after = algorithm_options_markdown("agad")
     assert before != after and "| `tail_weightening` | 7 |" in after
+
+
+def test_docs_algorithms_first_comparison_runs_and_prints_what_the_page_shows(capsys):
+    text = (DOCS / "algorithms.md").read_text()
+    section = text.split("## A first comparison", 1)[1].split("\n## ", 1)[0]
+    code, shown = re.findall(r"```(?:python)?\n(.*?)```", section, re.S)[:2]
+    exec(compile(code, "docs/algorithms.md", "exec"), {"__name__": "algorithms_doc"})
+    printed = capsys.readouterr().out
+    assert printed == shown, "docs/algorithms.md's printed output is out of date"
+    dist = {" ".join(line.split("|W - W*| = ")[0].split()): float(line.split("= ")[-1]) for line in printed.splitlines()}
+    analog, digital = dist.pop("analog-sgd {}"), dist.pop("digital-sgd {}")
+    # what the page says: digital is best, analog SGD keeps the symmetric point's bias, the residual family
+    # removes most of it (at least half of analog SGD's excess over digital)
+    assert all(digital < d < digital + (analog - digital) / 2 for d in dist.values()), dist
