@@ -18,6 +18,7 @@ from pathlib import Path
 import tomli_w
 
 from .errors import ConfigError, check_bool, check_choice, check_int, check_range
+from .nn.layers import check_weight_scaling_omega
 
 SCHEDULES = ("none", "step")
 PERIPHERIES = ("default", "perfect")
@@ -69,7 +70,7 @@ class TrainConfig:
         check_range("lr", self.lr, 0.0, MAX_LR, lo_open=True)
         check_range("digital_lr", self.digital_lr, 0.0, MAX_LR)
         check_range("gamma", self.gamma, 0.0, 1.0, lo_open=True)
-        check_range("weight_scaling_omega", self.weight_scaling_omega, 0.0)
+        check_weight_scaling_omega(self.weight_scaling_omega)
         if check_bool("weight_scaling_columnwise", self.weight_scaling_columnwise) and not self.weight_scaling_omega:
             raise ConfigError("weight_scaling_columnwise = true needs weight_scaling_omega > 0 (it chooses how the "
                               "weights are scaled; with omega 0 nothing is)")

@@ -26,6 +26,9 @@ from .io import IOConfig, _quantise, mvm
 from .pulses import UpdateConfig
 
 
+MAX_REFERENCE = 1e3
+
+
 @dataclass(frozen=True)
 class ReferenceConfig:
     """The reference array a differential read subtracts, sampled per element at construction.
@@ -44,8 +47,9 @@ class ReferenceConfig:
     def __post_init__(self):
         if not isinstance(self.symmetric_point, bool):
             raise ConfigError(f"reference.symmetric_point must be true or false, got {self.symmetric_point!r}")
-        check_range("reference.mean", self.mean)
-        check_range("reference.std", self.std, 0.0)
+        # in weight units, like a device's bounds (order 1): beyond a thousand the reads are meaningless
+        check_range("reference.mean", self.mean, -MAX_REFERENCE, MAX_REFERENCE)
+        check_range("reference.std", self.std, 0.0, MAX_REFERENCE)
 
     def sample(self, shape, device: Device, params: DeviceParams, generator: torch.Generator) -> torch.Tensor:
         """The reference of one ``shape`` array (float64; draws from ``generator`` only when std > 0)."""

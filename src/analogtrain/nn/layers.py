@@ -72,8 +72,17 @@ class AnalogLayerConfig:
         check_choice("algorithm", self.algorithm, tuple(ALGORITHMS))
         if not isinstance(self.options, dict):
             raise ConfigError(f"options must be a dict of algorithm hyper-parameters, got {self.options!r}")
-        check_range("weight_scaling_omega", self.weight_scaling_omega, 0.0)
+        check_weight_scaling_omega(self.weight_scaling_omega)
         object.__setattr__(self, "options", dict(self.options))  # private copy: the config is frozen
+
+
+def check_weight_scaling_omega(omega) -> float:
+    """0 (no scaling) or the weight the largest |w| is mapped to, in [1e-6, 1e3] (a device's range is order 1;
+    a tinier omega would scale the outputs by max|w| / omega past float32's range)."""
+    omega = check_range("weight_scaling_omega", omega, 0.0, 1e3)
+    if 0 < omega < 1e-6:
+        raise ConfigError(f"weight_scaling_omega = {omega:g} is outside the allowed values: 0 (off) or [1e-06, 1000]")
+    return omega
 
 
 class _Bridge(torch.autograd.Function):
