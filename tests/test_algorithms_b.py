@@ -445,3 +445,12 @@ def test_three_tiles_are_stable_iff_the_transfer_into_w0_is_slow_enough(factor, 
     beta = factor * alpha * 2 * gamma ** 3 * p1
     cfg = dict(FIG7, fast_lr=alpha, gamma=gamma, transfer_lr=beta, transfer_every=2, transfer_every_growth=2)
     assert (_cascade_growth(cfg, 3, True) < 1) == stable
+
+
+def test_erider_refuses_p0_and_points_to_rider():
+    # P5's "RIDER = E-RIDER with p = 0" cannot hold literally: the copy of Q would never be refreshed
+    from analogtrain.algorithms import make_algorithm
+
+    with pytest.raises(ConfigError, match=r"in_chop_prob = 0 is outside the allowed range \(0, 1\]: .*use algorithm rider"):
+        make_algorithm("erider", 3, 4, in_chop_prob=0.0)
+    assert make_algorithm("rider", 3, 4, in_chop_prob=0.0).opts["in_chop_prob"] == 0.0

@@ -89,7 +89,7 @@ def test_algorithm_show_prints_each_option_with_default_range_and_meaning(capsys
     out = capsys.readouterr().out
     assert "rider.py" in out
     line = next(x for x in out.splitlines() if x.strip().startswith("in_chop_prob "))
-    assert line.split()[1:] == ["0.05", "number", "in", "[0,", "1]"]  # E-RIDER's own default, not RIDER's 0
+    assert line.split()[1:] == ["0.05", "number", "in", "(0,", "1]"]  # E-RIDER's own default and range, not RIDER's
     assert "eq. 17" in out
 
 

@@ -174,6 +174,8 @@ class ERIDER(RIDER):
     """E-RIDER (P5 Alg. 3): RIDER with choppers and an analog copy Q~ reprogrammed at flips."""
 
     name = "erider"
-    OPTIONS = {**RIDER_OPTIONS, "in_chop_prob": RIDER_OPTIONS["in_chop_prob"].but(default=0.05)}
+    OPTIONS = {**RIDER_OPTIONS, "in_chop_prob": RIDER_OPTIONS["in_chop_prob"].but(default=0.05, lo_open=True, why=(
+        "E-RIDER refreshes its copy of Q only at chopper flips, so at p = 0 it would never track: for RIDER "
+        "use algorithm rider; for residual learning against a fixed Q, rider with track = false"))}
     ideal_options = {"gamma": 0.4, "eta": 0.2, "max_pulses": 0}
     analog_copy = True

@@ -381,7 +381,7 @@ class Option:
     hi: float = math.inf
     lo_open: bool = False
     choices: tuple = ()
-    why: str = ""  # for a value outside ``choices`` that is meaningful but not modelled: the reason
+    why: str = ""  # for a refused value that means something elsewhere: the reason (and where to go instead)
     help: str = ""  # one line for ``analogtrain algorithm show`` and docs/algorithms.md
 
     def but(self, **changes) -> "Option":
@@ -412,7 +412,10 @@ class Option:
             return check_choice(name, value, self.choices)
         if isinstance(value, bool):
             raise ConfigError(f"{name} must be a number, got {value!r}")
-        v = check_range(name, value, self.lo, self.hi, lo_open=self.lo_open)
+        try:
+            v = check_range(name, value, self.lo, self.hi, lo_open=self.lo_open)
+        except ConfigError as exc:
+            raise ConfigError(f"{exc}: {self.why}" if self.why else str(exc)) from None
         if isinstance(self.default, int):
             if not float(v).is_integer():
                 raise ConfigError(f"{name} must be a whole number, got {value!r}")

@@ -339,7 +339,8 @@ def p5_fig5_config(prob: float, quick: bool, seed: int) -> TrainConfig:
     """E-RIDER on the FCN of P5 Table 2 (reference mean 0, std 0.05) with chopper probability ``prob``.
 
     ``prob = 0`` is RIDER (``rider``): E-RIDER's analog copy Q~ is refreshed only at chopper flips, so
-    ``erider`` at p = 0 would read P against its first copy forever and never use the tracked Q.
+    at p = 0 it would read P against its first copy forever and never use the tracked Q (``erider``
+    refuses p = 0 for that reason).
     """
     cfg = p5_config("fcn", "E-RIDER", 0.0, 0.05, quick, seed)
     params = dict(cfg.algorithm_params, in_chop_prob=prob, eta=P5_FIG5_ETA)
