@@ -318,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--threads", type=int, metavar="N", help=THREADS_HELP)
     rep.add_argument("--out", metavar="DIR", help="output directory (default runs/NAME)")
     rep.add_argument("--resume", action="store_true",
-                     help="continue the training cells of a table (p1-mnist-*, p2-fig4, p3-table1, p5-tables, p5-fig5) from "
+                     help="continue the training cells of a table (p1-mnist-*, p2-fig4, p3-table1, p5-tables, p5-fig2, p5-fig5) from "
                           "their checkpoints in --out; finished cells are read back, not retrained")
     rep.add_argument("--cells", action="append", metavar="PATTERN",
                      help="run only the table cells whose names match (shell pattern, e.g. 'mnist/*'; repeatable), "
