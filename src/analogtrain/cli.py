@@ -96,8 +96,8 @@ def algorithm_options_markdown(name: str) -> str:
     cls = ALGORITHMS[check_choice("algorithm", name, ALGORITHMS)]
     if not cls.OPTIONS:
         return "(no options)\n"
-    cell = lambda text: text.replace("|", "\\|")  # noqa: E731 (a bar inside a cell ends it)
-    rows = [f"| `{k}` | {_option_default(o.default)} | {o.allowed()} | {cell(o.help)} |" for k, o in cls.OPTIONS.items()]
+    helps = {k: o.help.replace("|", "\\|") for k, o in cls.OPTIONS.items()}  # a bare bar would end the cell
+    rows = [f"| `{k}` | {_option_default(o.default)} | {o.allowed()} | {helps[k]} |" for k, o in cls.OPTIONS.items()]
     return "\n".join(["| option | default | allowed | what it does |", "| --- | --- | --- | --- |", *rows]) + "\n"
 
 
@@ -106,10 +106,10 @@ def _algorithm_show(args) -> int:
 
     from .algorithms import ALGORITHMS
 
-    cls = ALGORITHMS[check_choice("algorithm", args.name, ALGORITHMS)]
     if args.markdown:
         print(algorithm_options_markdown(args.name), end="")
         return 0
+    cls = ALGORITHMS[check_choice("algorithm", args.name, ALGORITHMS)]
     print(f"algorithm: {args.name}")
     print(f"what:      {_summary(cls)}")
     print(f"source:    {inspect.getsourcefile(cls)} (equations and paper mapping in its docstring)")
