@@ -67,6 +67,7 @@ import torch
 from ..errors import ConfigError
 from .steps import (ArrayAlgorithm, Gradient, Option, advance_choppers, buffer_pulses, decay_filter, next_columns,
                     program_reference, pulse_gradient, read_columns, transfer_columns)
+from .cttv2 import CHOP_OPTIONS
 from .ttv2 import BUFFER_OPTIONS, buffer_rate
 from .zero_shift import calibrate
 
@@ -74,8 +75,9 @@ RIDER_OPTIONS = {
     **BUFFER_OPTIONS,
     "gamma": BUFFER_OPTIONS["gamma"].but(default=0.1, help="mixing weight: the gradient is taken at W + gamma (P - Q)"),
     "eta": Option(0.05, lo=0.0, hi=1.0, help="Q's moving-average rate (eq. 12), per read of a column"),
-    "in_chop_prob": Option(0.0, lo=0.0, hi=1.0, help="p of eq. 17: a column's chopper flips after a read with probability p"),
-    "in_chop_random": Option(True, help="random flips (true) or every max(ceil(1/p), 2) reads of the column (false)"),
+    "in_chop_prob": CHOP_OPTIONS["in_chop_prob"].but(default=0.0, help=(
+        "p of eq. 17: a column's chopper flips after a read with probability p")),
+    "in_chop_random": CHOP_OPTIONS["in_chop_random"],
     "buffer": Option(True, help="practical form: the residual through a buffer H and threshold pulses; false: eq. 11b"),
     "track": Option(True, help="Q tracks P's symmetric point; false: Q stays fixed (P5 Alg. 4's second stage)"),
 }
