@@ -126,6 +126,8 @@ def test_p5_fig5_varies_only_the_chopper_probability():
         assert {k: v for k, v in c.as_dict().items() if k not in ("epochs", "algorithm_params", "algorithm")} == {
             k: v for k, v in base.as_dict().items() if k not in ("epochs", "algorithm_params", "algorithm")}
     assert base.algorithm_params["eta"] == 0.25  # Table 5's p = 0.05 cell: the same filter as every cell here
+    slow = p5_fig5_config(0.0, quick=False, seed=0, eta=0.02)  # the sensitivity cells: only eta differs
+    assert slow.algorithm == "rider" and slow.algorithm_params == dict(cells[0].algorithm_params, eta=0.02)
 
 
 def test_p5_fig5_quick_run_is_well_formed(tmp_path):
