@@ -302,6 +302,7 @@ SHORT = ["--set", "epochs=1", "--set", "train_limit=40", "--set", "test_limit=20
     (["train", *SHORT, "--set", "weight_scaling_columnwise=true"], "needs weight_scaling_omega > 0"),
     (["train", *SHORT, "--set", "weight_scaling_omega=1e-30"], "weight_scaling_omega = 1e-30 is outside"),
     (["train", *SHORT, "--set", "reference.std=1e300"], "reference.std = 1e+300 is outside the allowed range"),
+    (["train", *SHORT, "--set", "algorithm=erider", "--set", "algorithm.in_chop_prob=0"], "use algorithm rider"),
     (["train", *SHORT, "--seeds", "0", "--jobs", "0"], "--jobs = 0"),
     (["train", *SHORT, "--set", "model=resnet20"], "model resnet20 takes 3x32x32 images, but dataset mnist-subset"),
     (["train", *SHORT, "--set", "calibration=zero-shift", "--set", "calibration_pulses=99999999999"],
