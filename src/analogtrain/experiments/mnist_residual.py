@@ -403,8 +403,8 @@ def run_p5_fig5(quick: bool, seed: int, out: Path, selection: Cells = Cells()) -
             "holding eta at 0.25: W can then move only beta / eta ~ 0.16 times as far as Q (beta = the buffer rate "
             "of the 784-input layer, 0.05 x 784 / 1000). With a slower Q RIDER learns and beats the chopper: last "
             "epoch 61.1 % (eta 0.02) and 66.1 % (eta 0.002) against E-RIDER p = 0.05's 54.5 / 47.1 % at the same "
-            "eta (seed 0, one thread), though its Q then hardly moves (residual learning against P's initial "
-            "reference, not tracking). P5 gives no eta; which one its Fig. 5 used decides the figure.")
+            "eta (seed 0, one thread), though its Q then moves only eta / beta ~ 0.5 and 0.05 times as far as W "
+            "(towards residual learning against P's initial reference, not tracking). P5 gives no eta; which one its Fig. 5 used decides the figure.")
     return {**result, "tolerance": f"best p > 0 at least 1 point above p = 0 (mean of the last {last} epochs)",
             "checks": checks, "notes": notes}
 
