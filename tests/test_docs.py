@@ -149,3 +149,14 @@ def test_docs_algorithms_first_comparison_runs_and_prints_what_the_page_shows(ca
     # what the page says: digital is best, analog SGD keeps the symmetric point's bias, the residual family
     # removes most of it (at least half of analog SGD's excess over digital)
     assert all(digital < d < digital + (analog - digital) / 2 for d in dist.values()), dist
+
+
+def test_the_docs_name_only_real_experiments_and_the_readme_table_lists_every_one():
+    from analogtrain.experiments import EXPERIMENTS
+
+    pages = [DOCS.parent / "README.md", *DOCS.glob("*.md")]
+    named = {m for p in pages for m in re.findall(r"`(?:analogtrain )?reproduce (p\d[a-z0-9.-]*)", p.read_text())}
+    table = (DOCS.parent / "README.md").read_text().split("## Reproducing the papers")[1].split("\n## ")[0]
+    rows = set(re.findall(r"^\| `(p\d-[a-z0-9.-]+)` \|", table, re.M))  # the README's table of experiments
+    assert rows == set(EXPERIMENTS), (sorted(set(EXPERIMENTS) - rows), sorted(rows - set(EXPERIMENTS)))
+    assert len(named) > 10 and not named - set(EXPERIMENTS), sorted(named - set(EXPERIMENTS))
