@@ -397,14 +397,15 @@ def run_p5_fig5(quick: bool, seed: int, out: Path, selection: Cells = Cells()) -
             "would flip: p = 0.01 and 0.05 then give identical runs, measured). Mean test accuracy of the three "
             "epochs 12.1 / 53.4 / 24.2 % for p = 0 / 0.05 / 0.2 at one thread, 12.1 / 52.1 / 24.2 % at two: RIDER "
             "(p = 0) does not learn, its training loss rises from 2.51 to 2.65. That is the invariant of eq. 11b + "
-            "12 that p5-tracking measures (W - (beta/eta) Q stays constant, so W moves only by beta/eta times P's "
-            "net change); the chopper breaks it. (With the frozen copy of the first full run, erider at p = 0, the "
-            "means were 55.8 / 56.1 %: residual learning against a fixed reference learns.) The verdict rests on "
+            "12 that p5-tracking measures (W - (beta/eta) Q stays constant, so W moves only by beta/eta times Q's "
+            "net change); the chopper breaks it. (The earlier reading, erider at p = 0 with its frozen copy of Q, "
+            "gave quick means 55.8 / 56.1 %: residual learning against a fixed reference learns.) The verdict rests on "
             "holding eta at 0.25: W can then move only beta / eta ~ 0.16 times as far as Q (beta = the buffer rate "
             "of the 784-input layer, 0.05 x 784 / 1000). With a slower Q RIDER learns and beats the chopper: last "
             "epoch 61.1 % (eta 0.02) and 66.1 % (eta 0.002) against E-RIDER p = 0.05's 54.5 / 47.1 % at the same "
             "eta (seed 0, one thread), though its Q then moves only eta / beta ~ 0.5 and 0.05 times as far as W "
-            "(towards residual learning against P's initial reference, not tracking). P5 gives no eta; which one its Fig. 5 used decides the figure.")
+            "(towards residual learning against P's initial reference, not tracking). P5 gives no eta; which one "
+            "its Fig. 5 used decides the figure.")
     return {**result, "tolerance": f"best p > 0 at least 1 point above p = 0 (mean of the last {last} epochs)",
             "checks": checks, "notes": notes}
 
