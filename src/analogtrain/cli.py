@@ -116,7 +116,8 @@ def _algorithm_show(args) -> int:
     if not cls.OPTIONS:
         print("options:   none")
         return 0
-    print(f"options (--set algorithm.OPTION=VALUE; in Python AnalogLayerConfig(algorithm={args.name!r}, options={{...}})):")
+    print(f"options (--set algorithm.OPTION=VALUE; in Python "
+          f"AnalogLayerConfig(algorithm={args.name!r}, options={{...}})):")
     width = max(map(len, cls.OPTIONS))
     for k, o in cls.OPTIONS.items():
         print(f"  {k:{width}s}  {_option_default(o.default):8s}  {o.allowed()}")
@@ -318,8 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--threads", type=int, metavar="N", help=THREADS_HELP)
     rep.add_argument("--out", metavar="DIR", help="output directory (default runs/NAME)")
     rep.add_argument("--resume", action="store_true",
-                     help="continue the training cells of a table (p1-mnist-*, p2-fig4, p3-table1, p5-tables, p5-fig2, p5-fig5) from "
-                          "their checkpoints in --out; finished cells are read back, not retrained")
+                     help="continue the training cells of a table (p1-mnist-*, p2-fig4, p3-table1, p5-tables, "
+                          "p5-fig2, p5-fig5) from their checkpoints in --out; finished cells are read back, not retrained")
     rep.add_argument("--cells", action="append", metavar="PATTERN",
                      help="run only the table cells whose names match (shell pattern, e.g. 'mnist/*'; repeatable), "
                           "e.g. to fill one table from several processes; such a run has no verdict")

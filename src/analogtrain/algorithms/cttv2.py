@@ -32,7 +32,8 @@ from .ttv2 import BUFFER_OPTIONS, TikiTakaV2
 
 CHOP_OPTIONS = {
     **BUFFER_OPTIONS,
-    "in_chop_prob": Option(0.1, lo=0.0, hi=1.0, help="p: a column's input chopper flips after a read with probability p"),
+    "in_chop_prob": Option(0.1, lo=0.0, hi=1.0, help=(
+        "p: a column's input chopper flips after a read with probability p")),
     "in_chop_random": Option(True, help="random flips (true) or every max(ceil(1/p), 2) reads of the column (false)"),
 }
 

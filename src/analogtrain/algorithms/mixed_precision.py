@@ -22,7 +22,8 @@ class MixedPrecision(ArrayAlgorithm):
     """Digital accumulator chi + whole-pulse writes onto W (papers.md §2.6)."""
 
     name = "mixed-precision"
-    OPTIONS = {"max_pulses": Option(0, lo=0, help="most pulses per element per step (0: no cap); the rest stays in chi")}
+    OPTIONS = {"max_pulses": Option(0, lo=0, help=(
+        "most pulses per element per step (0: no cap); the rest stays in chi"))}
 
     def make(self) -> None:
         self.W = self.new_tile("W", 0)

@@ -101,15 +101,18 @@ class MultiTile(ArrayAlgorithm):
     name = "multi-tile"
     OPTIONS = {
         **RESIDUAL_OPTIONS,
-        "fast_lr": RESIDUAL_OPTIONS["fast_lr"].but(help="alpha, the rate of the gradient pulsed onto the finest tile (eq. 6)"),
-        "n_columns": RESIDUAL_OPTIONS["n_columns"].but(help="columns read and transferred per transfer (cyclic; P3: 1)"),
+        "fast_lr": RESIDUAL_OPTIONS["fast_lr"].but(help=(
+            "alpha, the rate of the gradient pulsed onto the finest tile (eq. 6)")),
+        "n_columns": RESIDUAL_OPTIONS["n_columns"].but(help=(
+            "columns read and transferred per transfer (cyclic; P3: 1)")),
         # at most 64: gamma^64 is below float64's resolution of W_bar
         "n_tiles": Option(3, lo=2, hi=64, help="N + 1 tiles, W_bar = sum gamma^n W^(n)"),
         "gamma": Option(0.5, lo=0.0, hi=1.0, lo_open=True, help=(
             "the geometric weight between tiles (P3 App. J.3: slightly above 1 / n_states)")),
         "transfer_every": ScalarOrList(2, lo=1, help=(
             "inner-loop lengths [T_N, ..., T_1], or T_N with T_(N-i) = T_N * transfer_every_growth^i")),
-        "transfer_every_growth": Option(5, lo=1, help="growth of the inner-loop length per tile (scalar transfer_every)"),
+        "transfer_every_growth": Option(5, lo=1, help=(
+            "growth of the inner-loop length per tile (scalar transfer_every)")),
         "global_periods": Option(False, help=(
             "read transfer_every as global periods in optimizer steps (aihwkit, P3's code)")),
         "transfer_lr": ScalarOrList(0.1, lo=0.0, lo_open=True, help=(
